@@ -1,0 +1,97 @@
+package chanstream
+
+import (
+	"fmt"
+
+	"github.com/chanstream/chanstream/internal/opt"
+)
+
+// DefaultLimit is the default buffer limit of a Reader, as asyncio's
+// streams._DEFAULT_LIMIT: the longest line or separated record ReadLine and
+// ReadUntil return, and half of what the read pump buffers for a reader that
+// does not read.
+const DefaultLimit = 64 * 1024
+
+// The default write-buffer watermarks, as asyncio's transports.
+const (
+	DefaultWriteHigh = 64 * 1024
+	DefaultWriteLow  = DefaultWriteHigh / 4
+)
+
+// Option configures a Reader, Writer or Stream. It is the option type of
+// every chanstream package: dial.Option, listener.Option and
+// tlsupgrade.Option are the same type, so stream options such as WithLimit
+// may be passed wherever streams are made. Options are checked where they are
+// used, not where they are made.
+type Option = opt.Option
+
+// WithLimit sets the buffer limit (asyncio's limit=): ReadLine and ReadUntil
+// fail with an error matching ErrLimitOverrun when a record is longer, and
+// the read pump stops reading from the connection once about twice this many
+// bytes are waiting to be read. n must be positive. The default is
+// DefaultLimit.
+func WithLimit(n int) Option {
+	return opt.New(fmt.Sprintf("chanstream.WithLimit(%d)", n), opt.Stream, func(s *opt.Settings) {
+		s.Limit, s.LimitSet = n, true
+	})
+}
+
+// WithWriteBufferLimits sets the write-buffer watermarks (asyncio's
+// transport.set_write_buffer_limits): Write blocks while high or more bytes
+// are queued but unsent, and Drain waits until no more than low are. They
+// must satisfy high >= low >= 0; high == 0 makes every Write wait until the
+// data queued before it has been sent. The defaults are DefaultWriteHigh and
+// DefaultWriteLow.
+func WithWriteBufferLimits(high, low int) Option {
+	return opt.New(fmt.Sprintf("chanstream.WithWriteBufferLimits(%d, %d)", high, low), opt.Stream, func(s *opt.Settings) {
+		s.WriteHigh, s.WriteLow, s.WriteLimitsSet = high, low, true
+	})
+}
+
+// config is a validated set of stream settings.
+type config struct {
+	limit     int
+	writeHigh int
+	writeLow  int
+}
+
+func newConfig(opts []Option) (config, error) {
+	s, err := opt.Apply(opt.Stream, opts)
+	if err != nil {
+		return config{}, fmt.Errorf("chanstream: %w", err)
+	}
+	return configFromSettings(s)
+}
+
+func configFromSettings(s opt.Settings) (config, error) {
+	c := config{limit: DefaultLimit, writeHigh: DefaultWriteHigh, writeLow: DefaultWriteLow}
+	if s.LimitSet {
+		if s.Limit <= 0 {
+			return c, fmt.Errorf("chanstream: WithLimit(%d): the limit must be positive", s.Limit)
+		}
+		c.limit = s.Limit
+	}
+	if s.WriteLimitsSet {
+		if !(s.WriteHigh >= s.WriteLow && s.WriteLow >= 0) {
+			return c, fmt.Errorf("chanstream: WithWriteBufferLimits(%d, %d): need high >= low >= 0", s.WriteHigh, s.WriteLow)
+		}
+		c.writeHigh, c.writeLow = s.WriteHigh, s.WriteLow
+	}
+	return c, nil
+}
+
+// CheckOptions reports whether opts are valid for NewStream and NewReader,
+// with the error they would panic with. dial and listener call it so that
+// they can return the error instead.
+func CheckOptions(opts ...Option) error {
+	_, err := newConfig(opts)
+	return err
+}
+
+func mustConfig(opts []Option) config {
+	c, err := newConfig(opts)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

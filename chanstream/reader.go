@@ -1,0 +1,874 @@
+package chanstream
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"iter"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// chunkQueue is how many chunks may wait in a Reader's chunk channel. With
+// chunks of chunkSize bytes and the default limit, the bytes waiting there
+// stay near the limit; the Reader itself holds at most about another limit
+// while it looks for a separator.
+func chunkQueue(limit int) int {
+	return min(max(1, limit/chunkSize), 16)
+}
+
+// Reader is the read half of a stream: asyncio's StreamReader. A producer
+// (the stream's read pump, or Feed for a standalone Reader) sends chunks of
+// bytes on a bounded channel; the read methods keep what they have not
+// returned yet and wait on that channel together with their ctx, the
+// reader's close and its deadline.
+//
+// Read methods may be called from several goroutines: calls are serialised,
+// so each gets a whole result (a whole line, a whole ReadExactly), and a call
+// waiting its turn still gives up on its ctx. A ctx that is done makes any
+// read return ctx.Err() without consuming anything, so the next read sees
+// every byte; the same holds for an expired read deadline
+// (os.ErrDeadlineExceeded).
+//
+// When the stream ends with an error rather than EOF (a reset connection, or
+// FeedError), every buffered byte is returned first, by the rules asyncio
+// applies at EOF (ReadLine returns a last partial line, ReadUntil and
+// ReadExactly an *IncompleteReadError carrying the bytes); only then do
+// reads return the error. asyncio raises it before returning buffered data.
+//
+// Slices returned by ReadLine, ReadUntil, ReadExactly and ReadChunk belong to
+// the caller and stay valid; they may share memory with the buffer they were
+// read into (one buffer serves many lines), so keeping a small slice keeps
+// its buffer (up to 64 KiB) alive. Copy it to keep it for long.
+type Reader struct {
+	limit int
+
+	// Producer side: the read pump, or Feed.
+	chunks      chan *chunk
+	room        chan struct{} // one token: the consumer took chunks while a producer waited
+	roomWaiters atomic.Int32
+	endMu       sync.Mutex    // orders commits against the end of the stream
+	ended       bool          // endMu: nothing more will be committed
+	endErr      error         // endMu; immutable once endCh is closed
+	endCh       chan struct{} // closed by finish
+	tail        *chunk        // endMu: the chunk Feed sent last, which may take more bytes
+	fedByConn   bool
+
+	// Consumer side, guarded by gate.
+	gate     gate
+	segs     []*chunk // unread bytes, in order
+	buffered int      // bytes in segs
+	atEnd    bool     // the end was taken in: no more chunks will come
+	endSeen  error    // endErr, once atEnd
+
+	closed   atomic.Bool
+	closedCh chan struct{}
+	closeMu  sync.Mutex
+	deadline deadline
+
+	eofFed      atomic.Bool  // finish(io.EOF) was called
+	received    atomic.Int64 // bytes committed by the producer
+	consumed    atomic.Int64 // bytes taken out by read calls
+	limitErrors atomic.Int64
+
+	helpers group // goroutines behind Chunks and LineChan
+
+	waitHook func() // tests: runs just before a read blocks for data
+}
+
+// NewReader returns a standalone Reader fed by hand with Feed, FeedEOF and
+// FeedError, as asyncio's StreamReader() with feed_data and feed_eof. It
+// panics if an option is invalid (for example WithLimit(0)); CheckOptions
+// reports the same error.
+func NewReader(opts ...Option) *Reader {
+	return newReader(mustConfig(opts), false)
+}
+
+func newReader(cfg config, fedByConn bool) *Reader {
+	return &Reader{
+		limit:     cfg.limit,
+		chunks:    make(chan *chunk, chunkQueue(cfg.limit)),
+		room:      make(chan struct{}, 1),
+		endCh:     make(chan struct{}),
+		fedByConn: fedByConn,
+		gate:      newGate(),
+		closedCh:  make(chan struct{}),
+		deadline:  newDeadline(),
+		helpers:   newGroup(),
+	}
+}
+
+// Limit returns the reader's buffer limit.
+func (r *Reader) Limit() int { return r.limit }
+
+// ---- Producer side ----
+
+// Feed hands a copy of p to the reader (asyncio's feed_data); it does not
+// retain p. It blocks while the reader's chunk channel is full, and returns
+// ctx.Err() if ctx is done first, in which case nothing of p was fed: a Feed
+// is all or nothing. Feed after FeedEOF or FeedError returns ErrFeedAfterEOF
+// and on the Reader of a Stream ErrFeedConnected. Small pieces fed in a row
+// share one chunk, so feeding byte by byte does not fill the channel.
+func (r *Reader) Feed(ctx context.Context, p []byte) error {
+	if r.fedByConn {
+		return ErrFeedConnected
+	}
+	r.endMu.Lock()
+	if r.ended {
+		r.endMu.Unlock()
+		return ErrFeedAfterEOF
+	}
+	if len(p) == 0 {
+		r.endMu.Unlock()
+		return nil
+	}
+	if t := r.tail; t != nil && t.room() >= len(p) {
+		// The chunk sent last is still in the channel (the consumer clears
+		// tail under endMu when it receives it): add to it.
+		t.append(p)
+		r.received.Add(int64(len(p)))
+		r.endMu.Unlock()
+		return nil
+	}
+	r.endMu.Unlock()
+	c := getChunk(len(p))
+	c.append(p)
+	if err := r.commit(ctx, c, nil); err != nil {
+		putChunk(c)
+		return err
+	}
+	return nil
+}
+
+// FeedEOF marks the end of the data (asyncio's feed_eof). Reads return the
+// buffered bytes, then report EOF. It never blocks; after the first FeedEOF
+// or FeedError it does nothing.
+func (r *Reader) FeedEOF() { r.finish(io.EOF) }
+
+// FeedError ends the data with err (asyncio's set_exception): reads return
+// the buffered bytes first, then err (FeedError(nil) is FeedEOF). It never
+// blocks; after the first FeedEOF or FeedError it does nothing.
+func (r *Reader) FeedError(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	r.finish(err)
+}
+
+func (r *Reader) finish(err error) {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ended {
+		return
+	}
+	r.ended, r.endErr, r.tail = true, err, nil
+	if err == io.EOF {
+		r.eofFed.Store(true)
+	}
+	close(r.endCh)
+}
+
+// commit sends c on the chunk channel, waiting while it is full. It gives up
+// with ctx.Err(), with ErrClosed when stop is closed, or with
+// ErrFeedAfterEOF once the stream has ended.
+func (r *Reader) commit(ctx context.Context, c *chunk, stop <-chan struct{}) error {
+	waited := false
+	for {
+		sent, err := r.trySend(c)
+		if !sent && err == nil {
+			// Register as a waiter, then look again, so that a consumer
+			// taking a chunk in between cannot miss us.
+			r.roomWaiters.Add(1)
+			sent, err = r.trySend(c)
+			if !sent && err == nil {
+				select {
+				case <-r.room:
+				case <-r.endCh:
+				case <-stop:
+					err = ErrClosed
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+				waited = true
+			}
+			r.roomWaiters.Add(-1)
+		}
+		if sent {
+			if waited {
+				r.signalRoom() // pass the token on to another waiting producer
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Reader) trySend(c *chunk) (bool, error) {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ended {
+		return false, ErrFeedAfterEOF
+	}
+	select {
+	case r.chunks <- c:
+		r.received.Add(int64(c.len()))
+		if !r.fedByConn {
+			r.tail = c
+		}
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+func (r *Reader) signalRoom() {
+	if r.roomWaiters.Load() > 0 {
+		select {
+		case r.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ---- Consumer side: every method below runs with the gate held ----
+
+// begin starts a read call: it fails at once on a closed reader, an expired
+// deadline or a done ctx, and otherwise waits for the gate.
+func (r *Reader) begin(ctx context.Context) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if r.deadline.expired.Load() {
+		return errDeadline
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+	}
+	if !r.gate.tryLock() {
+		if err := r.gate.lock(ctx, r.closedCh, r.deadline.done()); err != nil {
+			return err
+		}
+		if r.closed.Load() {
+			r.gate.unlock()
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
+func (r *Reader) end() { r.gate.unlock() }
+
+// receive takes in a chunk from the channel.
+func (r *Reader) receive(c *chunk) {
+	if !r.fedByConn {
+		r.endMu.Lock()
+		if r.tail == c {
+			r.tail = nil // Feed must not add to it any more
+		}
+		r.endMu.Unlock()
+	}
+	r.push(c)
+}
+
+// push appends c's bytes to the buffered data. A chunk less than a quarter
+// full is copied into the free space of the last one when it fits, so that a
+// peer sending tiny segments cannot make the reader hold a whole buffer per
+// byte.
+func (r *Reader) push(c *chunk) {
+	n := c.len()
+	if n == 0 {
+		putChunk(c)
+		return
+	}
+	r.buffered += n
+	if k := len(r.segs); k > 0 {
+		if last := r.segs[k-1]; last.room() >= n && n <= len(c.buf)/4 {
+			last.append(c.bytes())
+			putChunk(c)
+			return
+		}
+	}
+	r.segs = append(r.segs, c)
+}
+
+// unread puts p back in front of the buffered data.
+func (r *Reader) unread(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	c := &chunk{buf: p[:len(p):len(p)], w: len(p), shared: true}
+	r.segs = slices.Insert(r.segs, 0, c)
+	r.buffered += len(p)
+	r.consumed.Add(-int64(len(p)))
+}
+
+// drain takes in every chunk already waiting, without blocking, and reports
+// whether there was any.
+func (r *Reader) drain() bool {
+	got := false
+	for {
+		select {
+		case c := <-r.chunks:
+			r.receive(c)
+			got = true
+		default:
+			if got {
+				r.signalRoom()
+			}
+			return got
+		}
+	}
+}
+
+// fill waits for more data. It returns nil once more bytes are buffered or
+// the end of the stream has been taken in (r.atEnd); otherwise it returns why
+// it stopped waiting, with nothing consumed.
+func (r *Reader) fill(ctx context.Context) error {
+	if r.drain() || r.atEnd {
+		return nil
+	}
+	if r.waitHook != nil {
+		r.waitHook()
+	}
+	select {
+	case c := <-r.chunks:
+		r.receive(c)
+		r.drain()
+		r.signalRoom()
+	case <-r.endCh:
+		// Every chunk committed before the end is in the channel by now.
+		r.drain()
+		r.atEnd, r.endSeen = true, r.endErr
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.closedCh:
+		return ErrClosed
+	case <-r.deadline.done():
+		return errDeadline
+	}
+	return nil
+}
+
+// popFront drops the first chunk, which has been read.
+func (r *Reader) popFront() {
+	putChunk(r.segs[0])
+	n := copy(r.segs, r.segs[1:])
+	r.segs[n] = nil
+	r.segs = r.segs[:n]
+}
+
+// skip consumes n buffered bytes.
+func (r *Reader) skip(n int) {
+	r.buffered -= n
+	r.consumed.Add(int64(n))
+	for n > 0 {
+		c := r.segs[0]
+		k := min(n, c.len())
+		c.r += k
+		n -= k
+		if c.r == c.w {
+			r.popFront()
+		}
+	}
+}
+
+// take consumes and returns the first n buffered bytes (n <= r.buffered).
+// Within one chunk the result aliases it, capped so that an append by the
+// caller cannot reach the bytes after it; across chunks it is a copy.
+func (r *Reader) take(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	if c := r.segs[0]; n <= c.len() {
+		b := c.buf[c.r : c.r+n : c.r+n]
+		c.shared = true
+		r.skip(n)
+		return b
+	}
+	b := make([]byte, n)
+	r.copyOut(b)
+	return b
+}
+
+// copyOut consumes min(len(p), r.buffered) bytes into p.
+func (r *Reader) copyOut(p []byte) int {
+	n := 0
+	for n < len(p) && len(r.segs) > 0 {
+		c := r.segs[0]
+		k := copy(p[n:], c.bytes())
+		n += k
+		c.r += k
+		if c.r == c.w {
+			r.popFront()
+		}
+	}
+	r.buffered -= n
+	r.consumed.Add(int64(n))
+	return n
+}
+
+// byteAt returns the buffered byte at offset i (i < r.buffered).
+func (r *Reader) byteAt(i int) byte {
+	for _, c := range r.segs {
+		if i < c.len() {
+			return c.buf[c.r+i]
+		}
+		i -= c.len()
+	}
+	panic("chanstream: byteAt beyond the buffered data")
+}
+
+// gather copies the buffered bytes [from, to) into dst[:0].
+func (r *Reader) gather(dst []byte, from, to int) []byte {
+	dst = dst[:0]
+	base := 0
+	for _, c := range r.segs {
+		d := c.bytes()
+		lo, hi := max(from-base, 0), min(to-base, len(d))
+		if lo < hi {
+			dst = append(dst, d[lo:hi]...)
+		}
+		base += len(d)
+		if base >= to {
+			break
+		}
+	}
+	return dst
+}
+
+// index returns the offset of the first occurrence of sep in the buffered
+// data that starts at or after from, or -1. It searches chunk by chunk and,
+// at each boundary between chunks, a small window for an occurrence that
+// straddles it.
+func (r *Reader) index(sep []byte, from int) int {
+	var scratch [64]byte
+	L := len(sep)
+	base := 0
+	for i, c := range r.segs {
+		d := c.bytes()
+		if i > 0 && L > 1 {
+			ws, we := max(from, base-(L-1)), min(r.buffered, base+L-1)
+			if ws < base && we-ws >= L {
+				w := r.gather(scratch[:], ws, we)
+				if j := bytes.Index(w, sep); j >= 0 && ws+j < base {
+					return ws + j
+				}
+			}
+		}
+		if lo := max(from-base, 0); lo < len(d) {
+			if j := bytes.Index(d[lo:], sep); j >= 0 {
+				return base + lo + j
+			}
+		}
+		base += len(d)
+	}
+	return -1
+}
+
+// errEnded is readUntil's internal report that the stream ended first.
+var errEnded = &IncompleteReadError{}
+
+// readUntil runs asyncio's readuntil over the buffered data, waiting for
+// more as needed, and returns where the chosen separator starts and ends.
+// seps is sorted by length, shortest first; of the separators found, the
+// one whose occurrence ends first wins, and between equal ends the shorter.
+// Nothing is consumed.
+func (r *Reader) readUntil(ctx context.Context, seps [][]byte) (start, end int, err error) {
+	minLen, maxLen := len(seps[0]), len(seps[len(seps)-1])
+	r.drain()
+	offset := 0 // the data before offset holds no separator
+	for {
+		if r.buffered-offset >= minLen {
+			start, end = -1, -1
+			for _, sep := range seps {
+				if i := r.index(sep, offset); i >= 0 && (end < 0 || i+len(sep) < end) {
+					start, end = i, i+len(sep)
+				}
+			}
+			if end >= 0 {
+				break
+			}
+			offset = max(0, r.buffered+1-maxLen)
+			if offset > r.limit {
+				r.limitErrors.Add(1)
+				return -1, -1, &LimitOverrunError{Consumed: offset}
+			}
+		}
+		// A separator may be complete even at the end, so look first.
+		if r.atEnd {
+			return -1, -1, errEnded
+		}
+		if err := r.fill(ctx); err != nil {
+			return -1, -1, err
+		}
+	}
+	if start > r.limit {
+		r.limitErrors.Add(1)
+		return -1, -1, &LimitOverrunError{Consumed: start}
+	}
+	return start, end, nil
+}
+
+// incomplete reports the end of the stream to a call that wanted expected
+// bytes (-1: a separator): an *IncompleteReadError with what is buffered,
+// which it consumes, or, once nothing is left after an error, the error.
+func (r *Reader) incomplete(expected int) error {
+	if r.buffered == 0 && r.endSeen != io.EOF {
+		return r.endSeen
+	}
+	return &IncompleteReadError{Partial: r.take(r.buffered), Expected: expected}
+}
+
+var newline = [][]byte{{'\n'}}
+
+// sortSeps validates seps and returns them sorted by length, shortest first,
+// without changing the caller's slice. No separator means "\n".
+func sortSeps(seps [][]byte, scratch *[4][]byte) ([][]byte, error) {
+	switch len(seps) {
+	case 0:
+		return newline, nil
+	case 1:
+		if len(seps[0]) == 0 {
+			return nil, ErrEmptySeparator
+		}
+		return seps, nil
+	}
+	var sorted [][]byte
+	if len(seps) <= len(scratch) {
+		sorted = append(scratch[:0], seps...)
+	} else {
+		sorted = slices.Clone(seps)
+	}
+	for _, s := range sorted {
+		if len(s) == 0 {
+			return nil, ErrEmptySeparator
+		}
+	}
+	slices.SortStableFunc(sorted, func(a, b []byte) int { return len(a) - len(b) })
+	return sorted, nil
+}
+
+// ReadUntil reads data through a separator (asyncio's readuntil) and returns
+// it, separator included. With no seps it reads through "\n"; with several,
+// it returns the shortest data that ends in any of them, as Python 3.13.
+//
+// If the separator is not found within the reader's limit, it returns a
+// *LimitOverrunError and the data stays buffered: Consumed bytes can be
+// skipped with Discard, or DiscardUntil can skip through the next separator.
+// If the stream ends first, it returns an *IncompleteReadError with
+// Expected == -1 whose Partial holds all the buffered data, which is consumed.
+// An empty separator is an error (ErrEmptySeparator). On a done ctx or a
+// passed deadline nothing is consumed.
+func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
+	var scratch [4][]byte
+	sorted, err := sortSeps(seps, &scratch)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.end()
+	_, end, err := r.readUntil(ctx, sorted)
+	switch {
+	case err == nil:
+		return r.take(end), nil
+	case err == errEnded:
+		return nil, r.incomplete(-1)
+	}
+	return nil, err
+}
+
+// ReadLine reads one line, "\n" included (asyncio's readline). At the end of
+// the stream it returns the last, unterminated line with a nil error, then
+// an empty slice and io.EOF.
+//
+// A line longer than the limit (not counting "\n") gives a
+// *LimitOverrunError, after discarding as asyncio does: through the "\n" if
+// it was found, else everything buffered (the rest of the line may then be
+// skipped with DiscardUntil). Its Consumed is the number of bytes discarded.
+func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
+	if err := r.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.end()
+	return r.readLine(ctx)
+}
+
+func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
+	if len(r.segs) > 0 {
+		if i := bytes.IndexByte(r.segs[0].bytes(), '\n'); i >= 0 && i <= r.limit {
+			return r.take(i + 1), nil
+		}
+	}
+	_, end, err := r.readUntil(ctx, newline)
+	switch err := err.(type) {
+	case nil:
+		return r.take(end), nil
+	case *IncompleteReadError:
+		if r.buffered > 0 {
+			return r.take(r.buffered), nil
+		}
+		if r.endSeen == io.EOF {
+			return []byte{}, io.EOF
+		}
+		return nil, r.endSeen
+	case *LimitOverrunError:
+		n := r.buffered
+		if err.Consumed < r.buffered && r.byteAt(err.Consumed) == '\n' {
+			n = err.Consumed + 1
+		}
+		r.skip(n)
+		err.Consumed = n
+		return nil, err
+	default:
+		return nil, err
+	}
+}
+
+// ReadExactly reads exactly n bytes (asyncio's readexactly). A negative n is
+// an error (ErrNegativeCount); n == 0 returns an empty slice at once. If the
+// stream ends first, it returns an *IncompleteReadError{Partial, Expected: n}
+// with the bytes there were, which are consumed. n is not limited by the
+// reader's limit. On a done ctx or a passed deadline nothing is consumed.
+func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
+	if n < 0 {
+		return nil, ErrNegativeCount
+	}
+	if err := r.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.end()
+	if n == 0 {
+		return []byte{}, nil
+	}
+	if len(r.segs) > 0 && r.segs[0].len() >= n {
+		return r.take(n), nil
+	}
+	r.drain()
+	for r.buffered < n {
+		if r.atEnd {
+			return nil, r.incomplete(n)
+		}
+		if err := r.fill(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r.take(n), nil
+}
+
+// ReadChunk reads up to n bytes (asyncio's read(n)). For n > 0 it returns as
+// soon as at least one byte is available, with as many as are (at most n);
+// at the end of the stream with nothing buffered it returns an empty slice
+// and io.EOF (or the error that ended the stream). n == 0 returns an empty
+// slice at once. n < 0 reads until EOF and returns everything with a nil
+// error; if the stream ends with an error instead, it returns everything
+// with that error.
+func (r *Reader) ReadChunk(ctx context.Context, n int) ([]byte, error) {
+	if err := r.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer r.end()
+	return r.readChunk(ctx, n)
+}
+
+func (r *Reader) readChunk(ctx context.Context, n int) ([]byte, error) {
+	switch {
+	case n == 0:
+		return []byte{}, nil
+	case n < 0:
+		for !r.atEnd {
+			if err := r.fill(ctx); err != nil {
+				return nil, err
+			}
+		}
+		b := r.take(r.buffered)
+		if r.endSeen != io.EOF {
+			return b, r.endSeen
+		}
+		return b, nil
+	}
+	if err := r.await(ctx); err != nil {
+		return []byte{}, err
+	}
+	if r.buffered < n {
+		r.drain() // as asyncio, return all there is, up to n
+	}
+	return r.take(min(n, r.buffered)), nil
+}
+
+// await waits until at least one byte is buffered. At the end of the stream
+// it returns io.EOF or the error that ended it.
+func (r *Reader) await(ctx context.Context) error {
+	for r.buffered == 0 {
+		if r.atEnd {
+			return r.endSeen
+		}
+		if err := r.fill(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read reads up to len(p) bytes into p: the Reader is an io.Reader. It waits
+// for at least one byte, with no ctx but the reader's read deadline, and
+// returns io.EOF at the end of the stream.
+func (r *Reader) Read(p []byte) (int, error) {
+	return r.ReadContext(context.Background(), p)
+}
+
+// ReadContext is Read with a ctx.
+func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
+	if err := r.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer r.end()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := r.await(ctx); err != nil {
+		return 0, err
+	}
+	if r.buffered < len(p) {
+		r.drain()
+	}
+	return r.copyOut(p), nil
+}
+
+// Discard skips the next n bytes without returning them, waiting for them
+// as needed; the memory it holds stays within one chunk whatever n is. It
+// returns how many bytes it skipped, which is fewer than n only with an
+// error: io.EOF at the end of the stream, ctx.Err(), and so on.
+func (r *Reader) Discard(ctx context.Context, n int) (int, error) {
+	if n < 0 {
+		return 0, ErrNegativeCount
+	}
+	if err := r.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer r.end()
+	done := 0
+	for {
+		k := min(n-done, r.buffered)
+		r.skip(k)
+		done += k
+		if done == n {
+			return done, nil
+		}
+		if r.atEnd {
+			return done, r.endSeen
+		}
+		if err := r.fill(ctx); err != nil {
+			return done, err
+		}
+	}
+}
+
+// DiscardUntil skips data through the next separator (as ReadUntil would
+// return it, but with no limit and without holding the data), and returns
+// how many bytes it skipped, separator included. It is how a caller
+// resynchronises after a *LimitOverrunError. If the stream ends first, it
+// skips everything and returns io.EOF (or the error that ended the stream).
+func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) {
+	var scratch [4][]byte
+	sorted, err := sortSeps(seps, &scratch)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer r.end()
+	maxLen := len(sorted[len(sorted)-1])
+	done := 0
+	r.drain()
+	for {
+		end := -1
+		for _, sep := range sorted {
+			if i := r.index(sep, 0); i >= 0 && (end < 0 || i+len(sep) < end) {
+				end = i + len(sep)
+			}
+		}
+		if end >= 0 {
+			r.skip(end)
+			return done + end, nil
+		}
+		// Keep what could be the start of a separator.
+		if k := r.buffered - (maxLen - 1); k > 0 {
+			r.skip(k)
+			done += k
+		}
+		if r.atEnd {
+			k := r.buffered
+			r.skip(k)
+			return done + k, r.endSeen
+		}
+		if err := r.fill(ctx); err != nil {
+			return done, err
+		}
+	}
+}
+
+// AtEOF reports whether the stream has reached EOF and every byte has been
+// read (asyncio's at_eof). It is false after an error.
+func (r *Reader) AtEOF() bool {
+	return r.eofFed.Load() && r.received.Load() == r.consumed.Load()
+}
+
+// Lines returns an iterator over the lines of the stream, as asyncio's
+// `async for line in reader`: each line ends in "\n" but possibly the last.
+// It stops at EOF; on any other error it yields (nil, err) and stops.
+func (r *Reader) Lines(ctx context.Context) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		for {
+			line, err := r.ReadLine(ctx)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(line, nil) {
+				return
+			}
+		}
+	}
+}
+
+// SetReadDeadline sets the deadline for read calls, with net.Conn's
+// semantics: once it passes, pending and future reads fail with an error
+// matching os.ErrDeadlineExceeded, consuming nothing; a new deadline in the
+// future (or the zero time, none) makes reads work again.
+func (r *Reader) SetReadDeadline(t time.Time) error {
+	r.deadline.set(t)
+	return nil
+}
+
+// close closes the reader for its stream: pending and future reads fail
+// with ErrClosed, and buffered data is dropped.
+func (r *Reader) close() {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closed.Load() {
+		return
+	}
+	r.closed.Store(true)
+	close(r.closedCh)
+	r.deadline.stop()
+}
+
+// Buffered returns how many bytes have been received but not yet read.
+func (r *Reader) Buffered() int {
+	consumed := r.consumed.Load() // first: it never passes received
+	return int(r.received.Load() - consumed)
+}

@@ -1,0 +1,33 @@
+package chanstream
+
+// Stats are a stream's counters. Reading them takes no lock on the read
+// path and one short lock on the write path, so they can be read on every
+// request.
+type Stats struct {
+	BytesRead     int64 // bytes received from the connection (or fed)
+	BytesWritten  int64 // bytes written to the connection
+	ReadBuffered  int   // bytes received but not yet read by the caller
+	WriteBuffered int   // bytes queued but not yet written
+	WriteWaits    int64 // times a write waited at the high watermark
+	LimitErrors   int64 // LimitOverrunErrors returned by ReadUntil and ReadLine
+}
+
+// Stats returns the reader's counters (the write fields are zero).
+func (r *Reader) Stats() Stats {
+	consumed := r.consumed.Load() // first: it never passes received
+	received := r.received.Load()
+	return Stats{
+		BytesRead:    received,
+		ReadBuffered: int(received - consumed),
+		LimitErrors:  r.limitErrors.Load(),
+	}
+}
+
+// Stats returns the writer's counters (the read fields are zero).
+func (w *Writer) Stats() Stats {
+	return Stats{
+		BytesWritten:  w.written.Load(),
+		WriteBuffered: w.Buffered(),
+		WriteWaits:    w.waits.Load(),
+	}
+}

@@ -1,0 +1,262 @@
+package chanstream
+
+import (
+	"context"
+	"io"
+	"iter"
+	"net"
+	"sync"
+	"time"
+)
+
+// Stream is one connection with asyncio's stream API: the (reader, writer)
+// pair of open_connection and start_server in one value. A read pump
+// goroutine moves the connection's bytes into the Reader's bounded chunk
+// channel, and a write pump sends what the Writer queues. Every Reader and
+// Writer method is available on the Stream directly; Reader and Writer
+// return the two halves, so that one goroutine can read while another
+// writes.
+//
+// A *Stream is a net.Conn. Its deadlines act on the channel selects, never on
+// the socket, so an expired deadline loses no data.
+//
+// Close (or Abort) must be called when the stream is no longer needed, as
+// for a net.Conn; WaitClosed then waits until its goroutines have finished.
+type Stream struct {
+	conn net.Conn
+	r    *Reader
+	w    *Writer
+
+	pumps     group
+	closeOnce sync.Once
+}
+
+var _ net.Conn = (*Stream)(nil)
+
+// NewStream adopts conn: from now on the stream owns it and closes it. It
+// starts the two pumps. It panics if an option is invalid (CheckOptions
+// reports the same error).
+func NewStream(conn net.Conn, opts ...Option) *Stream {
+	cfg := mustConfig(opts)
+	s := &Stream{conn: conn, pumps: newGroup()}
+	s.r = newReader(cfg, true)
+	s.w = newWriter(s, conn, cfg)
+	s.pumps.Go(s.readPump, s.pumpPanicked)
+	s.pumps.Go(s.w.pump, s.pumpPanicked)
+	return s
+}
+
+// readPump moves the connection's bytes into the reader's chunk channel. It
+// waits while the channel is full, so that TCP flow control holds back a
+// peer whose data is not being read; after Close it reads and drops data
+// until the write pump has flushed and closed the connection.
+func (s *Stream) readPump() {
+	r := s.r
+	for {
+		c := getChunk(chunkSize)
+		n, err := s.conn.Read(c.buf)
+		c.w = n
+		if n == 0 || r.closed.Load() {
+			putChunk(c)
+		} else if cerr := r.commit(context.Background(), c, r.closedCh); cerr != nil {
+			putChunk(c)
+			if cerr == ErrFeedAfterEOF {
+				return // FeedEOF or FeedError ended the reader
+			}
+		}
+		if err != nil {
+			if err != io.EOF && !r.closed.Load() {
+				s.w.fail(err) // a reset reaches writers too
+			}
+			r.finish(err)
+			return
+		}
+	}
+}
+
+// pumpPanicked breaks the stream with the error a pump panicked with, so
+// that the panic reaches the readers, the writers and WaitClosed.
+func (s *Stream) pumpPanicked(err error) {
+	s.r.finish(err)
+	s.w.fail(err)
+	s.w.abort()
+	s.closeConn()
+}
+
+func (s *Stream) closeConn() {
+	s.closeOnce.Do(func() { s.conn.Close() })
+}
+
+// Reader returns the read half of the stream.
+func (s *Stream) Reader() *Reader { return s.r }
+
+// Writer returns the write half of the stream.
+func (s *Stream) Writer() *Writer { return s.w }
+
+// Conn returns the connection the stream is running over. Reading from or
+// writing to it directly bypasses the stream and corrupts it.
+func (s *Stream) Conn() net.Conn { return s.conn }
+
+// LocalAddr returns the local address of the connection.
+func (s *Stream) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr returns the address of the peer.
+func (s *Stream) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
+// "sockname" (the LocalAddr) and "socket" (the net.Conn). It reports false
+// for a name it does not know.
+func (s *Stream) ExtraInfo(name string) (any, bool) {
+	switch name {
+	case "peername":
+		return s.conn.RemoteAddr(), true
+	case "sockname":
+		return s.conn.LocalAddr(), true
+	case "socket":
+		return s.conn, true
+	}
+	return nil, false
+}
+
+// Close begins a graceful close (asyncio's writer.close): reads fail from now
+// on with ErrClosed, and so do writes, but the data already queued is still
+// sent before the connection is closed. It returns at once, as
+// net.Conn.Close, and a second call does nothing. Use WaitClosed to wait
+// until the data has gone and the connection is closed.
+func (s *Stream) Close() error {
+	s.r.close()
+	s.w.close()
+	return nil
+}
+
+// Abort closes the stream at once (asyncio's transport.abort): queued data
+// is dropped and the connection closed; pending reads and writes fail with
+// ErrClosed.
+func (s *Stream) Abort() {
+	s.r.close()
+	s.w.abort()
+	s.closeConn()
+}
+
+// WaitClosed waits until the stream is closed and its goroutines have
+// finished (asyncio's wait_closed), after Close or Abort. It returns the
+// error that broke the connection if queued data could not be sent, or
+// ctx.Err() if ctx is done first; the stream then stays as it is (Abort
+// ends it).
+func (s *Stream) WaitClosed(ctx context.Context) error {
+	if err := s.pumps.Wait(ctx); err != nil {
+		return err
+	}
+	if err := s.r.helpers.Wait(ctx); err != nil {
+		return err
+	}
+	return s.w.closeErr()
+}
+
+// SetDeadline sets the read and write deadlines: see SetReadDeadline and
+// SetWriteDeadline.
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.r.deadline.set(t)
+	s.w.deadline.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for reads: see Reader.SetReadDeadline.
+func (s *Stream) SetReadDeadline(t time.Time) error { return s.r.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for writes: see Writer.SetWriteDeadline.
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.w.SetWriteDeadline(t) }
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() Stats {
+	rs, ws := s.r.Stats(), s.w.Stats()
+	rs.BytesWritten, rs.WriteBuffered, rs.WriteWaits = ws.BytesWritten, ws.WriteBuffered, ws.WriteWaits
+	return rs
+}
+
+// The Reader's methods.
+
+// ReadChunk is Reader.ReadChunk.
+func (s *Stream) ReadChunk(ctx context.Context, n int) ([]byte, error) { return s.r.ReadChunk(ctx, n) }
+
+// ReadLine is Reader.ReadLine.
+func (s *Stream) ReadLine(ctx context.Context) ([]byte, error) { return s.r.ReadLine(ctx) }
+
+// ReadUntil is Reader.ReadUntil.
+func (s *Stream) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
+	return s.r.ReadUntil(ctx, seps...)
+}
+
+// ReadExactly is Reader.ReadExactly.
+func (s *Stream) ReadExactly(ctx context.Context, n int) ([]byte, error) {
+	return s.r.ReadExactly(ctx, n)
+}
+
+// Read is Reader.Read: the net.Conn Read, bounded by the read deadline.
+func (s *Stream) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// ReadContext is Reader.ReadContext.
+func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
+	return s.r.ReadContext(ctx, p)
+}
+
+// Discard is Reader.Discard.
+func (s *Stream) Discard(ctx context.Context, n int) (int, error) { return s.r.Discard(ctx, n) }
+
+// DiscardUntil is Reader.DiscardUntil.
+func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) {
+	return s.r.DiscardUntil(ctx, seps...)
+}
+
+// AtEOF is Reader.AtEOF.
+func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
+
+// Lines is Reader.Lines.
+func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
+
+// Feed is Reader.Feed; on a Stream it fails with ErrFeedConnected.
+func (s *Stream) Feed(ctx context.Context, p []byte) error { return s.r.Feed(ctx, p) }
+
+// FeedEOF is Reader.FeedEOF: reads report EOF once the buffered data is
+// read, and the read pump stops reading.
+func (s *Stream) FeedEOF() { s.r.FeedEOF() }
+
+// FeedError is Reader.FeedError: reads report err once the buffered data is
+// read, and the read pump stops reading.
+func (s *Stream) FeedError(err error) { s.r.FeedError(err) }
+
+// The Writer's methods.
+
+// Write is Writer.Write: the net.Conn Write, bounded by the write deadline.
+func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// WriteContext is Writer.WriteContext.
+func (s *Stream) WriteContext(ctx context.Context, p []byte) (int, error) {
+	return s.w.WriteContext(ctx, p)
+}
+
+// WriteLines is Writer.WriteLines.
+func (s *Stream) WriteLines(lines ...[]byte) error { return s.w.WriteLines(lines...) }
+
+// Drain is Writer.Drain.
+func (s *Stream) Drain(ctx context.Context) error { return s.w.Drain(ctx) }
+
+// WriteEOF is Writer.WriteEOF.
+func (s *Stream) WriteEOF() error { return s.w.WriteEOF() }
+
+// CanWriteEOF is Writer.CanWriteEOF.
+func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }
+
+// IsClosing is Writer.IsClosing.
+func (s *Stream) IsClosing() bool { return s.w.IsClosing() }
+
+// Chunks is Reader.Chunks.
+func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.Chunks(ctx) }
+
+// LineChan is Reader.LineChan.
+func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(ctx) }
+
+// WriteFrom is Writer.WriteFrom.
+func (s *Stream) WriteFrom(ctx context.Context, ch <-chan []byte) (int64, error) {
+	return s.w.WriteFrom(ctx, ch)
+}

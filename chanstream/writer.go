@@ -1,0 +1,531 @@
+package chanstream
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// wbufSize is the size of the buffers Write copies into; small writes share
+// one, so the pump hands the kernel few large pieces.
+const wbufSize = 32 * 1024
+
+// minPiece is the least a Write queues at a time once there is room below
+// the high watermark, so that a large Write near the watermark does not
+// crawl forward a few bytes at a time.
+const minPiece = 4 * 1024
+
+// A wbuf is one write buffer: buf[:w] has been written into by Write, and
+// buf[:taken] handed to the write pump.
+type wbuf struct {
+	buf      []byte
+	w, taken int
+}
+
+var wbufPool = sync.Pool{New: func() any { return &wbuf{buf: make([]byte, wbufSize)} }}
+
+func putWbuf(b *wbuf) {
+	b.w, b.taken = 0, 0
+	wbufPool.Put(b)
+}
+
+type writeState uint8
+
+// The states of a Writer, in the order they are passed through.
+const (
+	writeOpen      writeState = iota
+	writeEOFQueued            // WriteEOF: the data before it is being sent
+	writeEOFSent              // the write half is closed (CloseWrite done)
+	writeClosing              // Close: the queue is being sent, then the connection closes
+	writeClosed               // the connection is closed (or Abort)
+)
+
+type closeWriter interface{ CloseWrite() error }
+
+// Writer is the write half of a stream: asyncio's StreamWriter. Write copies
+// the data into a queue and returns; a write pump goroutine sends everything
+// queued in one writev (net.Buffers) whenever the connection can take it.
+// Backpressure is by capacity: Write blocks while the queued-but-unsent
+// bytes are at or above the high watermark, and Drain waits until they are
+// at or below the low one.
+//
+// Write methods may be called from several goroutines: each call's data is
+// queued whole, never interleaved with another call's. Drain may be called
+// from any number of goroutines at once.
+type Writer struct {
+	s           *Stream
+	conn        net.Conn
+	high, low   int
+	canWriteEOF bool
+
+	gate     gate // serialises write calls, so that each is queued whole
+	deadline deadline
+
+	mu       sync.Mutex
+	queue    []*wbuf // queued data; the last buffer may take more
+	pending  int     // bytes queued or being written, not yet sent
+	state    writeState
+	err      error         // why the connection broke, sticky
+	pumpBusy bool          // the pump is writing, or has been woken to
+	space    chan struct{} // closed when pending drops below high
+	lowWater chan struct{} // closed when pending drops to low or below
+	closedCh chan struct{} // closed by Close and Abort
+	aborted  chan struct{} // closed by Abort: the pump leaves at once
+	wake     chan struct{} // one token: there is work for the pump
+
+	written atomic.Int64
+	waits   atomic.Int64
+}
+
+func newWriter(s *Stream, conn net.Conn, cfg config) *Writer {
+	return &Writer{
+		s:           s,
+		conn:        conn,
+		high:        cfg.writeHigh,
+		low:         cfg.writeLow,
+		canWriteEOF: canWriteEOF(conn),
+		gate:        newGate(),
+		deadline:    newDeadline(),
+		closedCh:    make(chan struct{}),
+		aborted:     make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// canWriteEOF reports whether conn can half-close. A TLS connection can only
+// on TLS 1.3, where close_notify closes one direction (RFC 8446 §6.1).
+func canWriteEOF(conn net.Conn) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		return st.HandshakeComplete && st.Version == tls.VersionTLS13
+	}
+	_, ok := conn.(closeWriter)
+	return ok
+}
+
+// stateErrLocked returns why data cannot be queued now, or nil.
+func (w *Writer) stateErrLocked() error {
+	switch {
+	case w.state >= writeClosing:
+		return ErrClosed
+	case w.err != nil:
+		return w.err
+	case w.state >= writeEOFQueued:
+		return ErrWriteAfterEOF
+	}
+	return nil
+}
+
+// Write queues a copy of p to be sent and returns len(p), blocking while the
+// queued-but-unsent bytes are at or above the high watermark (asyncio's
+// write, with drain's backpressure built in). A large p is queued piece by
+// piece as the pump sends, so the memory held stays near the watermark. It
+// fails with ErrClosed after Close (even for an empty p), ErrWriteAfterEOF
+// after WriteEOF, the connection's error once it broke, and an error
+// matching os.ErrDeadlineExceeded once the write deadline passed; then n is
+// what was queued before. Write(nil) on a working writer does nothing.
+func (w *Writer) Write(p []byte) (int, error) {
+	return w.write(context.Background(), [][]byte{p})
+}
+
+// WriteContext is Write with a ctx: if ctx is done while the call waits at
+// the watermark, it returns how much of p it had queued (that part will be
+// sent; the rest was not queued) and ctx.Err().
+func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
+	return w.write(ctx, [][]byte{p})
+}
+
+// WriteLines queues every line as one write (asyncio's writelines): the
+// lines are queued whole and together, and sent in one writev when they fit
+// below the watermark. It blocks and fails as Write does.
+func (w *Writer) WriteLines(lines ...[]byte) error {
+	_, err := w.write(context.Background(), lines)
+	return err
+}
+
+func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
+	total := 0
+	for _, p := range bufs {
+		total += len(p)
+	}
+	if total == 0 {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return 0, w.stateErrLocked()
+	}
+	if w.deadline.expired.Load() {
+		return 0, errDeadline
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return 0, ctx.Err()
+		default:
+		}
+	}
+	if !w.gate.tryLock() {
+		if err := w.gate.lock(ctx, w.closedCh, w.deadline.done()); err != nil {
+			return 0, err
+		}
+	}
+	defer w.gate.unlock()
+
+	n := 0
+	w.mu.Lock()
+	for _, p := range bufs {
+		for len(p) > 0 {
+			if err := w.stateErrLocked(); err != nil {
+				w.mu.Unlock()
+				return n, err
+			}
+			if w.pending > 0 && w.pending >= w.high {
+				if err := w.waitSpaceLocked(ctx); err != nil {
+					return n, err
+				}
+				w.mu.Lock()
+				continue
+			}
+			k := min(len(p), max(w.high-w.pending, minPiece))
+			w.enqueueLocked(p[:k])
+			p = p[k:]
+			n += k
+		}
+	}
+	w.kickLocked()
+	w.mu.Unlock()
+	return n, nil
+}
+
+// waitSpaceLocked waits, with w.mu released, until the queue drops below the
+// high watermark. It returns with w.mu unlocked.
+func (w *Writer) waitSpaceLocked(ctx context.Context) error {
+	if w.space == nil {
+		w.space = make(chan struct{})
+	}
+	space := w.space
+	w.kickLocked()
+	w.waits.Add(1)
+	w.mu.Unlock()
+	select {
+	case <-space:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.closedCh:
+		return ErrClosed
+	case <-w.deadline.done():
+		return errDeadline
+	}
+}
+
+// enqueueLocked copies p into the queue.
+func (w *Writer) enqueueLocked(p []byte) {
+	w.pending += len(p)
+	for len(p) > 0 {
+		var b *wbuf
+		if k := len(w.queue); k > 0 && w.queue[k-1].w < len(w.queue[k-1].buf) {
+			b = w.queue[k-1]
+		} else {
+			b = wbufPool.Get().(*wbuf)
+			w.queue = append(w.queue, b)
+		}
+		n := copy(b.buf[b.w:], p)
+		b.w += n
+		p = p[n:]
+	}
+}
+
+// kickLocked makes sure the pump will look at the queue.
+func (w *Writer) kickLocked() {
+	if !w.pumpBusy {
+		w.pumpBusy = true
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Drain waits until the queued-but-unsent bytes are at or below the low
+// watermark (asyncio's drain), returning at once when they already are. It
+// returns the connection's error if it broke, ErrClosed after Close, ctx.Err()
+// if ctx is done first, or an error matching os.ErrDeadlineExceeded when the
+// write deadline passes. Any number of goroutines may call it at once.
+func (w *Writer) Drain(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		switch {
+		case w.state >= writeClosing:
+			w.mu.Unlock()
+			return ErrClosed
+		case w.err != nil:
+			err := w.err
+			w.mu.Unlock()
+			return err
+		case w.pending <= w.low:
+			w.mu.Unlock()
+			return nil
+		}
+		if w.lowWater == nil {
+			w.lowWater = make(chan struct{})
+		}
+		lowWater := w.lowWater
+		w.mu.Unlock()
+		select {
+		case <-lowWater:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.closedCh:
+			return ErrClosed
+		case <-w.deadline.done():
+			return errDeadline
+		}
+	}
+}
+
+// pump is the write pump: it sends what is queued whenever it is woken, and
+// closes the write half or the connection when asked to once the queue is
+// empty.
+func (w *Writer) pump() {
+	iov := make([][]byte, 0, 8)
+	for {
+		select {
+		case <-w.wake:
+		case <-w.aborted:
+			return
+		}
+		if !w.flush(&iov) {
+			return
+		}
+	}
+}
+
+// flush writes until the queue is empty. It reports false when the pump is
+// done for good.
+func (w *Writer) flush(iov *[][]byte) bool {
+	for {
+		w.mu.Lock()
+		if w.state == writeClosed {
+			w.mu.Unlock()
+			return false
+		}
+		bufs := w.takeLocked((*iov)[:0])
+		if len(bufs) == 0 {
+			switch w.state {
+			case writeClosing:
+				w.state = writeClosed
+				w.mu.Unlock()
+				w.s.closeConn()
+				return false
+			case writeEOFQueued:
+				w.mu.Unlock()
+				err := w.conn.(closeWriter).CloseWrite()
+				w.mu.Lock()
+				if w.state == writeEOFQueued {
+					w.state = writeEOFSent
+				}
+				if err != nil {
+					w.failLocked(err)
+				}
+				w.mu.Unlock()
+				continue // Close may have come meanwhile
+			}
+			w.pumpBusy = false
+			w.mu.Unlock()
+			return true
+		}
+		w.mu.Unlock()
+
+		vec := net.Buffers(bufs)
+		n, err := vec.WriteTo(w.conn)
+		clear(bufs)
+		*iov = bufs[:0]
+
+		w.mu.Lock()
+		if w.state == writeClosed { // aborted while writing
+			w.mu.Unlock()
+			return false
+		}
+		w.pending -= int(n)
+		w.written.Add(n)
+		if err != nil {
+			w.failLocked(err)
+		} else {
+			w.releaseLocked()
+		}
+		w.signalLocked()
+		w.mu.Unlock()
+	}
+}
+
+// takeLocked appends to iov every queued byte not yet handed to the pump.
+func (w *Writer) takeLocked(iov [][]byte) [][]byte {
+	for _, b := range w.queue {
+		if b.taken < b.w {
+			iov = append(iov, b.buf[b.taken:b.w])
+			b.taken = b.w
+		}
+	}
+	return iov
+}
+
+// releaseLocked recycles the buffers the pump has sent. The last buffer may
+// still take more data: it is kept, and rewound when it has been sent whole.
+func (w *Writer) releaseLocked() {
+	k := 0
+	for k < len(w.queue)-1 && w.queue[k].taken == w.queue[k].w {
+		putWbuf(w.queue[k])
+		k++
+	}
+	if k > 0 {
+		n := copy(w.queue, w.queue[k:])
+		clear(w.queue[n:])
+		w.queue = w.queue[:n]
+	}
+	if len(w.queue) == 1 {
+		if b := w.queue[0]; b.taken == b.w {
+			b.taken, b.w = 0, 0
+		}
+	}
+}
+
+// signalLocked wakes the writers and drainers that can go on.
+func (w *Writer) signalLocked() {
+	if w.space != nil && (w.pending < w.high || w.pending == 0) {
+		close(w.space)
+		w.space = nil
+	}
+	if w.lowWater != nil && w.pending <= w.low {
+		close(w.lowWater)
+		w.lowWater = nil
+	}
+}
+
+// failLocked records that the connection broke: queued data is dropped and
+// every waiter wakes to see err.
+func (w *Writer) failLocked(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+	for _, b := range w.queue {
+		putWbuf(b)
+	}
+	clear(w.queue)
+	w.queue = w.queue[:0]
+	w.pending = 0
+	w.signalLocked()
+}
+
+// fail is failLocked for the read pump, which saw the connection break.
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state < writeClosing {
+		w.failLocked(err)
+	}
+}
+
+// WriteEOF closes the write half of the stream once the data queued before
+// it has been sent (asyncio's write_eof); reading goes on. It returns at once.
+// Later writes fail with ErrWriteAfterEOF. It returns
+// ErrWriteEOFUnsupported when CanWriteEOF is false, and ErrClosed after
+// Close; a second WriteEOF does nothing.
+func (w *Writer) WriteEOF() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.state >= writeClosing:
+		return ErrClosed
+	case w.err != nil:
+		return w.err
+	case w.state >= writeEOFQueued:
+		return nil
+	case !w.canWriteEOF:
+		return ErrWriteEOFUnsupported
+	}
+	w.state = writeEOFQueued
+	w.kickLocked()
+	return nil
+}
+
+// CanWriteEOF reports whether WriteEOF can half-close the connection
+// (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3.
+func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF }
+
+// IsClosing reports whether the stream is closed or being closed (asyncio's
+// is_closing).
+func (w *Writer) IsClosing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state >= writeClosing
+}
+
+// close begins a graceful close: the queue is still sent, then the pump
+// closes the connection.
+func (w *Writer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state >= writeClosing {
+		return
+	}
+	w.state = writeClosing
+	close(w.closedCh)
+	w.kickLocked()
+}
+
+// abort drops the queue and stops the pump; the caller closes the
+// connection. Buffers the pump may be writing from are left to the garbage
+// collector.
+func (w *Writer) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state < writeClosing {
+		close(w.closedCh)
+	}
+	select {
+	case <-w.aborted:
+	default:
+		close(w.aborted)
+	}
+	w.state = writeClosed
+	w.queue = nil
+	w.pending = 0
+	w.signalLocked()
+}
+
+// closeErr returns the error that broke the connection before it was
+// closed, if any.
+func (w *Writer) closeErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Close begins a graceful close of the whole stream: see Stream.Close.
+func (w *Writer) Close() error { return w.s.Close() }
+
+// Abort closes the whole stream at once: see Stream.Abort.
+func (w *Writer) Abort() { w.s.Abort() }
+
+// WaitClosed waits until the stream is closed: see Stream.WaitClosed.
+func (w *Writer) WaitClosed(ctx context.Context) error { return w.s.WaitClosed(ctx) }
+
+// SetWriteDeadline sets the deadline for write calls (Write, WriteContext,
+// WriteLines, Drain), with net.Conn's semantics: once it passes, pending and
+// future calls fail with an error matching os.ErrDeadlineExceeded; data
+// already queued is still sent. A new deadline in the future, or the zero
+// time, makes writes work again.
+func (w *Writer) SetWriteDeadline(t time.Time) error {
+	w.deadline.set(t)
+	return nil
+}
+
+// Buffered returns how many bytes are queued but not yet sent.
+func (w *Writer) Buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending
+}
