@@ -213,14 +213,18 @@ func (r *Reader) trySend(c *chunk) (bool, error) {
 	if r.ended {
 		return false, ErrFeedAfterEOF
 	}
+	// Count the bytes before the consumer can see them, so that consumed
+	// never passes received; c belongs to the consumer once sent.
+	n := int64(c.len())
+	r.received.Add(n)
 	select {
 	case r.chunks <- c:
-		r.received.Add(int64(c.len()))
 		if !r.fedByConn {
 			r.tail = c
 		}
 		return true, nil
 	default:
+		r.received.Add(-n)
 		return false, nil
 	}
 }
