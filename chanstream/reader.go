@@ -871,6 +871,19 @@ func (r *Reader) close() {
 	r.deadline.stop()
 }
 
+// Err returns the error that ended the stream, once it has (asyncio's
+// exception()): nil while the stream is open and after a clean EOF.
+func (r *Reader) Err() error {
+	select {
+	case <-r.endCh:
+		if r.endErr != io.EOF {
+			return r.endErr
+		}
+	default:
+	}
+	return nil
+}
+
 // Buffered returns how many bytes have been received but not yet read.
 func (r *Reader) Buffered() int {
 	consumed := r.consumed.Load() // first: it never passes received

@@ -211,6 +211,9 @@ func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 // AtEOF is Reader.AtEOF.
 func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
 
+// Err is Reader.Err.
+func (s *Stream) Err() error { return s.r.Err() }
+
 // Lines is Reader.Lines.
 func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
 
