@@ -11,13 +11,20 @@ import (
 	"time"
 )
 
-// chunkQueue is how many chunks may wait in a Reader's chunk channel. With
-// chunks of chunkSize bytes and the default limit, the bytes waiting there
-// stay near the limit; the Reader itself holds at most about another limit
-// while it looks for a separator.
-func chunkQueue(limit int) int {
-	return min(max(1, limit/chunkSize), 16)
+// chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
+// connection's reader the bytes waiting there stay near the limit (with the
+// default limit, one chunk), and the Reader itself holds at most about
+// another limit while it looks for a separator. A standalone Reader is fed
+// by its owner, who already holds the data: it may queue more before Feed
+// blocks.
+func chunkQueue(limit int, fedByConn bool) int {
+	if !fedByConn {
+		return maxChunkQueue
+	}
+	return min(max(1, limit/chunkSize), maxChunkQueue)
 }
+
+const maxChunkQueue = 16
 
 // Reader is the read half of a stream: asyncio's StreamReader. A producer
 // (the stream's read pump, or Feed for a standalone Reader) sends chunks of
@@ -89,7 +96,7 @@ func NewReader(opts ...Option) *Reader {
 func newReader(cfg config, fedByConn bool) *Reader {
 	return &Reader{
 		limit:     cfg.limit,
-		chunks:    make(chan *chunk, chunkQueue(cfg.limit)),
+		chunks:    make(chan *chunk, chunkQueue(cfg.limit, fedByConn)),
 		room:      make(chan struct{}, 1),
 		endCh:     make(chan struct{}),
 		fedByConn: fedByConn,
