@@ -17,10 +17,10 @@ type Scope uint8
 
 // The layers.
 const (
-	Stream Scope = 1 << iota // chanstream.NewStream, NewReader and everything that makes streams
-	Dial                     // dial.Dial and friends
-	Listen                   // listener.Listen
-	Upgrade                  // tlsupgrade.Client and Server
+	Stream  Scope = 1 << iota // chanstream.NewStream, NewReader and everything that makes streams
+	Dial                      // dial.Dial and friends
+	Listen                    // listener.Listen
+	Upgrade                   // tlsupgrade.Client and Server
 )
 
 func (s Scope) String() string {
@@ -94,4 +94,15 @@ func Apply(scope Scope, opts []Option) (Settings, error) {
 		o.apply(&s)
 	}
 	return s, nil
+}
+
+// Filter returns the options of opts that apply to scope.
+func Filter(scope Scope, opts []Option) []Option {
+	var out []Option
+	for _, o := range opts {
+		if o.scope&scope != 0 {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -1,0 +1,194 @@
+// Package testnet gives chanstream's tests the loopback peers they need: a
+// black hole (a listener whose accept queue is full, so that a connect hangs
+// as toward a dead host), socket pairs, and TLS certificates made on the
+// spot. Everything here stays on 127.0.0.0/8, ::1 and Unix sockets.
+package testnet
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BlackHole returns a loopback address where a TCP connect hangs: a socket
+// listening with a backlog of 0 whose one queue slot is taken by a
+// connection never accepted, so the kernel drops further SYNs. ip must be a
+// loopback address (127.0.0.0/8); port 0 picks one.
+func BlackHole(t testing.TB, ip string, port int) netip.AddrPort {
+	t.Helper()
+	addr := netip.MustParseAddr(ip)
+	if !addr.IsLoopback() || !addr.Is4() {
+		t.Fatalf("testnet.BlackHole: %s is not an IPv4 loopback address", ip)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: addr.As4(), Port: port}); err != nil {
+		t.Fatalf("testnet.BlackHole: bind %s:%d: %v", ip, port, err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := netip.AddrPortFrom(addr, uint16(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the accept queue; the connections that get in stay open (and
+	// unaccepted) until the test ends.
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", hole.String(), 200*time.Millisecond)
+		if err != nil {
+			return hole // a connect now hangs: the hole is ready
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatalf("testnet.BlackHole: %s still accepts connections", hole)
+	return hole
+}
+
+// ListenTCP listens on ip:port (port 0 picks one) and closes the listener
+// when the test ends.
+func ListenTCP(t testing.TB, ip string, port int) *net.TCPListener {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// SocketPair returns the two ends of a socketpair(2) as net.Conns.
+func SocketPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conns[0], conns[1]
+}
+
+// TCPPair returns the two ends of a loopback TCP connection.
+func TCPPair(t testing.TB) (client, server *net.TCPConn) {
+	t.Helper()
+	ln := ListenTCP(t, "127.0.0.1", 0)
+	type result struct {
+		c   *net.TCPConn
+		err error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		accepted <- result{c, err}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := <-accepted
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	return c.(*net.TCPConn), res.c
+}
+
+// TLS holds a certificate authority made for one test, and a server
+// certificate it signed.
+type TLS struct {
+	Roots  *x509.CertPool  // trusts the authority
+	Server tls.Certificate // for the hosts given to NewTLS
+}
+
+// NewTLS makes a certificate authority and a server certificate for hosts
+// (names or IP addresses), valid for an hour.
+func NewTLS(t testing.TB, hosts ...string) *TLS {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "chanstream test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: hosts[0]},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	return &TLS{Roots: roots, Server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+}
+
+// ServerConfig returns a server config presenting the certificate.
+func (x *TLS) ServerConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{x.Server}}
+}
+
+// ClientConfig returns a client config trusting the authority.
+func (x *TLS) ClientConfig() *tls.Config {
+	return &tls.Config{RootCAs: x.Roots}
+}
+
+// Ctx returns a context that ends when the test does, or after d.
+func Ctx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
