@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chanstream/chanstream/internal/group"
 )
 
 // chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
@@ -80,7 +82,7 @@ type Reader struct {
 	consumed    atomic.Int64 // bytes taken out by read calls
 	limitErrors atomic.Int64
 
-	helpers group // goroutines behind Chunks and LineChan
+	helpers group.Group // goroutines behind Chunks and LineChan
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
@@ -103,7 +105,7 @@ func newReader(cfg config, fedByConn bool) *Reader {
 		gate:      newGate(),
 		closedCh:  make(chan struct{}),
 		deadline:  newDeadline(),
-		helpers:   newGroup(),
+		helpers:   group.New(),
 	}
 }
 

@@ -2,11 +2,14 @@ package chanstream
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"iter"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/chanstream/chanstream/internal/group"
 )
 
 // Stream is one connection with asyncio's stream API: the (reader, writer)
@@ -27,7 +30,7 @@ type Stream struct {
 	r    *Reader
 	w    *Writer
 
-	pumps     group
+	pumps     group.Group
 	closeOnce sync.Once
 }
 
@@ -38,7 +41,7 @@ var _ net.Conn = (*Stream)(nil)
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
-	s := &Stream{conn: conn, pumps: newGroup()}
+	s := &Stream{conn: conn, pumps: group.New()}
 	s.r = newReader(cfg, true)
 	s.w = newWriter(s, conn, cfg)
 	s.pumps.Go(s.readPump, s.pumpPanicked)
@@ -77,6 +80,7 @@ func (s *Stream) readPump() {
 // pumpPanicked breaks the stream with the error a pump panicked with, so
 // that the panic reaches the readers, the writers and WaitClosed.
 func (s *Stream) pumpPanicked(err error) {
+	err = fmt.Errorf("chanstream: a stream pump panicked: %w", err)
 	s.r.finish(err)
 	s.w.fail(err)
 	s.w.abort()

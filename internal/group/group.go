@@ -1,18 +1,19 @@
-package chanstream
+// Package group owns goroutines for chanstream's packages, as conc's
+// WaitGroup does: it starts them, catches their panics, and lets the owner
+// wait for them. Unlike conc's WaitGroup it can be waited on with a ctx, and
+// it may go idle and busy again (a stream's helpers and a server's
+// connections come and go).
+package group
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/sourcegraph/conc/panics"
 )
 
-// group owns goroutines, as conc's WaitGroup does: it starts them, catches
-// their panics, and lets its owner wait, with a ctx, until none is running.
-// Unlike conc's WaitGroup it can be waited on with a deadline, and it may go
-// idle and busy again (a stream's helpers come and go).
-type group struct {
+// Group owns goroutines. The zero Group is not ready: use New.
+type Group struct {
 	mu      sync.Mutex
 	running int
 	idle    chan struct{} // closed while running == 0
@@ -24,11 +25,12 @@ var closedChan = func() chan struct{} {
 	return ch
 }()
 
-func newGroup() group { return group{idle: closedChan} }
+// New returns a Group with no goroutine running.
+func New() Group { return Group{idle: closedChan} }
 
 // Go runs f in a new goroutine. If f panics, onPanic (when not nil) gets the
 // panic as an error carrying its value and stack, in that goroutine.
-func (g *group) Go(f func(), onPanic func(error)) {
+func (g *Group) Go(f func(), onPanic func(error)) {
 	g.mu.Lock()
 	if g.running == 0 {
 		g.idle = make(chan struct{})
@@ -40,12 +42,12 @@ func (g *group) Go(f func(), onPanic func(error)) {
 		var c panics.Catcher
 		c.Try(f)
 		if r := c.Recovered(); r != nil && onPanic != nil {
-			onPanic(fmt.Errorf("chanstream: %w", r.AsError()))
+			onPanic(r.AsError())
 		}
 	}()
 }
 
-func (g *group) done() {
+func (g *Group) done() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.running--
@@ -55,7 +57,8 @@ func (g *group) done() {
 }
 
 // Wait waits until no goroutine of the group is running, or ctx is done.
-func (g *group) Wait(ctx context.Context) error {
+// Goroutines started while it waits are waited for too.
+func (g *Group) Wait(ctx context.Context) error {
 	g.mu.Lock()
 	idle := g.idle
 	g.mu.Unlock()
