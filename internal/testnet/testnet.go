@@ -12,10 +12,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -120,6 +122,20 @@ func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 type TLS struct {
 	Roots  *x509.CertPool  // trusts the authority
 	Server tls.Certificate // for the hosts given to NewTLS
+	CA     *x509.Certificate
+}
+
+// WriteCAFile writes the authority's certificate as PEM into the test's
+// temporary directory and returns the file's path (for SSL_CERT_FILE,
+// curl --cacert, openssl -CAfile, Python's cafile).
+func (x *TLS) WriteCAFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.CA.Raw})
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // NewTLS makes a certificate authority and a server certificate for hosts
@@ -173,7 +189,7 @@ func NewTLS(t testing.TB, hosts ...string) *TLS {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	return &TLS{Roots: roots, Server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	return &TLS{Roots: roots, Server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, CA: ca}
 }
 
 // ServerConfig returns a server config presenting the certificate.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/internal/testnet"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEchoClient_AgainstTheSeedPythonServer(t *testing.T) {
+	python := testnet.Program(t, "python3", "python3")
+	script, err := os.ReadFile(filepath.Join("testdata", "tcp_echo_server.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Port 0: the server picks a free port and prints it.
+	server := strings.ReplaceAll(string(script), "8888", "0")
+	proc, m := testnet.Start(t, exec.Command(python, "-u", "-c", server), regexp.MustCompile(`^Serving on \('127\.0\.0\.1', (\d+)\)$`))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, message := range []string{"Hello World!", "it's \"quoted\"\ttabbed"} {
+		var out bytes.Buffer
+		if err := tcpEchoClient(ctx, net.JoinHostPort("127.0.0.1", m[1]), message, &out); err != nil {
+			t.Fatal(err)
+		}
+		// What the Python client prints, computed by Python itself.
+		want, err := testnet.Run(t, exec.Command(python, "-c", "import sys; m = sys.stdin.read(); print(f'Send: {m!r}'); print(f'Received: {m!r}'); print('Close the connection')"), message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Errorf("printed:\n%s\nwant:\n%s", out.String(), want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(proc.Output(), "Received 'Hello World!' from ('127.0.0.1', ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Python server printed:\n%s", proc.Output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEchoClient_ConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out bytes.Buffer
+	err = tcpEchoClient(context.Background(), addr, "x", &out)
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("tcpEchoClient to a closed port = %v", err)
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/internal/testnet"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs the example on a free loopback port until the test ends.
+func startServer(t *testing.T) (port int, out *syncBuffer) {
+	t.Helper()
+	out = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, "127.0.0.1:0", out, func(a []net.Addr) { ready <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v", err)
+		}
+	})
+	select {
+	case addrs := <-ready:
+		return addrs[0].(*net.TCPAddr).Port, out
+	case err := <-done:
+		t.Fatalf("run = %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not start")
+	}
+	return 0, nil
+}
+
+func TestEchoServer_AgainstTheSeedPythonClient(t *testing.T) {
+	python := testnet.Program(t, "python3", "python3")
+	port, out := startServer(t)
+	script, err := os.ReadFile(filepath.Join("testdata", "tcp_echo_client.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := strings.ReplaceAll(string(script), "8888", strconv.Itoa(port))
+	got, err := testnet.Run(t, exec.Command(python, "-c", client), "")
+	if err != nil {
+		t.Fatalf("the Python client failed: %v\n%s", err, got)
+	}
+	want := "Send: 'Hello World!'\nReceived: 'Hello World!'\nClose the connection\n"
+	if got != want {
+		t.Fatalf("the Python client printed:\n%s\nwant:\n%s", got, want)
+	}
+	wantServer := regexp.MustCompile(`^Serving on \('127\.0\.0\.1', ` + strconv.Itoa(port) + `\)
+Received 'Hello World!' from \('127\.0\.0\.1', \d+\)
+Send: 'Hello World!'
+Close the connection
+$`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !wantServer.MatchString(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server printed:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEchoServer_ManyClients(t *testing.T) {
+	port, _ := startServer(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			msg := "client " + strconv.Itoa(i)
+			c.Write([]byte(msg))
+			buf := make([]byte, 100)
+			n, _ := c.Read(buf)
+			if string(buf[:n]) != msg {
+				t.Errorf("echo %q; want %q", buf[:n], msg)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/internal/testnet"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// withoutDate drops the Date header, which changes from one second to the
+// next.
+func withoutDate(s string) string {
+	var keep []string
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(line, "HTTP header> Date:") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "")
+}
+
+// compare runs the example and the seed's Python original against url and
+// checks that they print the same headers.
+func compare(t *testing.T, url string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := printHTTPHeaders(ctx, url, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "HTTP header> HTTP/1.") {
+		t.Fatalf("printed:\n%s", out.String())
+	}
+	python := testnet.Program(t, "python3", "python3")
+	cmd := exec.Command(python, filepath.Join("testdata", "print_http_headers.py"), url)
+	cmd.Env = append(cmd.Environ(), env...)
+	want, err := testnet.Run(t, cmd, "")
+	if err != nil {
+		t.Fatalf("the Python original failed: %v\n%s", err, want)
+	}
+	if withoutDate(out.String()) != withoutDate(want) {
+		t.Fatalf("printed:\n%s\nthe Python original printed:\n%s", out.String(), want)
+	}
+}
+
+func TestHTTPHeaders_AgainstPythonHTTPServer(t *testing.T) {
+	python := testnet.Program(t, "python3", "python3")
+	cmd := exec.Command(python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", t.TempDir())
+	_, m := testnet.Start(t, cmd, regexp.MustCompile(`port (\d+)`))
+	compare(t, "http://127.0.0.1:"+m[1]+"/")
+	compare(t, "http://127.0.0.1:"+m[1]+"/missing/page.html")
+}
+
+func TestHTTPHeaders_HTTPS(t *testing.T) {
+	certs := testnet.NewTLS(t, "localhost", "127.0.0.1")
+	caFile := certs.WriteCAFile(t)
+	t.Setenv("SSL_CERT_FILE", caFile) // the example checks against the system's roots
+	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Seen-Method", r.Method)
+			w.Header().Set("Content-Type", "text/plain")
+		}),
+		TLSConfig: certs.ServerConfig(),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, "", "") }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	url := "https://localhost:" + strconv.Itoa(port) + "/path/page.html"
+	compare(t, url, "SSL_CERT_FILE="+caFile)
+	var out bytes.Buffer
+	printHTTPHeaders(context.Background(), url, &out)
+	if !strings.Contains(out.String(), "HTTP header> X-Seen-Method: HEAD") {
+		t.Fatalf("printed:\n%s", out.String())
+	}
+}
+
+func TestHTTPHeaders_BadURL(t *testing.T) {
+	if err := printHTTPHeaders(context.Background(), "ftp://127.0.0.1/", &bytes.Buffer{}); err == nil {
+		t.Fatal("ftp:// accepted")
+	}
+}
