@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/chanstream/chanstream/internal/opt"
 )
@@ -48,11 +49,16 @@ func WithWriteBufferLimits(high, low int) Option {
 	})
 }
 
+// DefaultTLSShutdownTimeout is how long closing a TLS stream waits for the
+// peer's close_notify, as asyncio's ssl_shutdown_timeout.
+const DefaultTLSShutdownTimeout = 30 * time.Second
+
 // config is a validated set of stream settings.
 type config struct {
-	limit     int
-	writeHigh int
-	writeLow  int
+	limit              int
+	writeHigh          int
+	writeLow           int
+	tlsShutdownTimeout time.Duration
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -64,7 +70,10 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func configFromSettings(s opt.Settings) (config, error) {
-	c := config{limit: DefaultLimit, writeHigh: DefaultWriteHigh, writeLow: DefaultWriteLow}
+	c := config{limit: DefaultLimit, writeHigh: DefaultWriteHigh, writeLow: DefaultWriteLow, tlsShutdownTimeout: DefaultTLSShutdownTimeout}
+	if s.TLSShutdownTimeout > 0 {
+		c.tlsShutdownTimeout = s.TLSShutdownTimeout
+	}
 	if s.LimitSet {
 		if s.Limit <= 0 {
 			return c, fmt.Errorf("chanstream: WithLimit(%d): the limit must be positive", s.Limit)

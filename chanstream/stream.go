@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"iter"
@@ -32,6 +33,9 @@ type Stream struct {
 
 	pumps     group.Group
 	closeOnce sync.Once
+	readDone  chan struct{} // closed when the read pump has finished
+
+	tlsShutdownTimeout time.Duration
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -41,7 +45,7 @@ var _ net.Conn = (*Stream)(nil)
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
-	s := &Stream{conn: conn, pumps: group.New()}
+	s := &Stream{conn: conn, pumps: group.New(), readDone: make(chan struct{}), tlsShutdownTimeout: cfg.tlsShutdownTimeout}
 	s.r = newReader(cfg, true)
 	s.w = newWriter(s, conn, cfg)
 	s.pumps.Go(s.readPump, s.pumpPanicked)
@@ -54,6 +58,7 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 // peer whose data is not being read; after Close it reads and drops data
 // until the write pump has flushed and closed the connection.
 func (s *Stream) readPump() {
+	defer close(s.readDone)
 	r := s.r
 	for {
 		c := getChunk(chunkSize)
@@ -84,6 +89,27 @@ func (s *Stream) pumpPanicked(err error) {
 	s.r.finish(err)
 	s.w.fail(err)
 	s.w.abort()
+	s.closeConn()
+}
+
+// shutdownConn closes the connection at the end of a graceful close. Over
+// TLS it first sends close_notify and waits, up to the TLS shutdown timeout,
+// for the peer's (the read pump ends on it), as asyncio's SSL shutdown
+// does.
+func (s *Stream) shutdownConn() {
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		deadline := time.Now().Add(s.tlsShutdownTimeout)
+		tc.SetWriteDeadline(deadline) // the alert must not block the close
+		if tc.CloseWrite() == nil {
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case <-s.readDone:
+			case <-timer.C:
+			case <-s.w.aborted:
+			}
+			timer.Stop()
+		}
+	}
 	s.closeConn()
 }
 

@@ -318,7 +318,7 @@ func (w *Writer) flush(iov *[][]byte) bool {
 			case writeClosing:
 				w.state = writeClosed
 				w.mu.Unlock()
-				w.s.closeConn()
+				w.s.shutdownConn()
 				return false
 			case writeEOFQueued:
 				w.mu.Unlock()

@@ -545,3 +545,47 @@ func TestPipe(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
+	certs := testnet.NewTLS(t, "127.0.0.1")
+	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
+	tln := tls.NewListener(ln, certs.ServerConfig())
+	type result struct {
+		readErr error
+		conn    net.Conn
+	}
+	results := make(chan result, 2)
+	go func() {
+		for i := 0; i < 2; i++ {
+			c, err := tln.Accept()
+			if err != nil {
+				return
+			}
+			_, err = io.Copy(io.Discard, c)
+			// Keep the connection open without answering the close_notify.
+			results <- result{err, c}
+		}
+	}()
+	ctx := testnet.Ctx(t, 10*time.Second)
+	for _, timeout := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithTLSShutdownTimeout(timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte("bye"))
+		start := time.Now()
+		s.Close()
+		if err := s.WaitClosed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		res := <-results
+		res.conn.Close()
+		if res.readErr != nil {
+			t.Errorf("the server read %v; want a clean EOF from close_notify", res.readErr)
+		}
+		if elapsed < timeout || elapsed > timeout+2*time.Second {
+			t.Errorf("WaitClosed after %v with a peer that never answers close_notify; want about %v", elapsed, timeout)
+		}
+	}
+}
