@@ -1,10 +1,6 @@
 package chanstream
 
-import (
-	"runtime"
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // chunkSize is the size of the buffers the read pump reads into and Feed
 // copies small pieces into.
@@ -23,34 +19,12 @@ type chunk struct {
 	r, w   int
 	shared bool // a slice of buf was handed out: never recycle
 	pooled bool // buf came from chunkPool
-
-	// state lets Feed append to the chunk it sent last while the Reader has
-	// not taken it yet: Feed moves it open -> appending -> open around its
-	// copy, and the Reader seals it (open -> sealed) when it receives it.
-	state atomic.Uint32
 }
-
-const (
-	chunkOpen uint32 = iota
-	chunkAppending
-	chunkSealed
-)
 
 func (c *chunk) len() int        { return c.w - c.r }
 func (c *chunk) bytes() []byte   { return c.buf[c.r:c.w] }
 func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
-
-// seal takes the chunk from its producer. It waits out a Feed that is still
-// appending to it, which takes no longer than one copy.
-func (c *chunk) seal() {
-	for !c.state.CompareAndSwap(chunkOpen, chunkSealed) {
-		if c.state.Load() == chunkSealed {
-			return
-		}
-		runtime.Gosched()
-	}
-}
 
 var chunkPool = sync.Pool{New: func() any {
 	return &chunk{buf: make([]byte, chunkSize), pooled: true}
@@ -63,7 +37,6 @@ func getChunk(n int) *chunk {
 	}
 	c := chunkPool.Get().(*chunk)
 	c.r, c.w, c.shared = 0, 0, false
-	c.state.Store(chunkOpen)
 	return c
 }
 

@@ -332,11 +332,7 @@ func (c *config) race(ctx context.Context, targets []target) (net.Conn, error) {
 	if winner != nil {
 		return winner, nil
 	}
-	var attempted []error
-	for _, err := range errs[:next] {
-		attempted = append(attempted, err)
-	}
-	return nil, joinAttempts(ctx, attempted)
+	return nil, joinAttempts(ctx, errs[:next])
 }
 
 // joinAttempts joins the attempts' errors, and the ctx's error when it is
