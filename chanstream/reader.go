@@ -144,7 +144,7 @@ func (r *Reader) Feed(ctx context.Context, p []byte) error {
 	r.endMu.Unlock()
 	c := getChunk(len(p))
 	c.append(p)
-	if err := r.commit(ctx, c, nil); err != nil {
+	if err := r.commit(ctx, c, nil, nil); err != nil {
 		putChunk(c)
 		return err
 	}
@@ -180,9 +180,9 @@ func (r *Reader) finish(err error) {
 }
 
 // commit sends c on the chunk channel, waiting while it is full. It gives up
-// with ctx.Err(), with ErrClosed when stop is closed, or with
-// ErrFeedAfterEOF once the stream has ended.
-func (r *Reader) commit(ctx context.Context, c *chunk, stop <-chan struct{}) error {
+// with ctx.Err(), with ErrClosed when closed is closed, with errDetached
+// when detach is, or with ErrFeedAfterEOF once the stream has ended.
+func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan struct{}) error {
 	waited := false
 	for {
 		sent, err := r.trySend(c)
@@ -195,8 +195,10 @@ func (r *Reader) commit(ctx context.Context, c *chunk, stop <-chan struct{}) err
 				select {
 				case <-r.room:
 				case <-r.endCh:
-				case <-stop:
+				case <-closed:
 					err = ErrClosed
+				case <-detach:
+					err = errDetached
 				case <-ctx.Done():
 					err = ctx.Err()
 				}

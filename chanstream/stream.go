@@ -3,10 +3,12 @@ package chanstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -27,15 +29,27 @@ import (
 // Close (or Abort) must be called when the stream is no longer needed, as
 // for a net.Conn; WaitClosed then waits until its goroutines have finished.
 type Stream struct {
-	conn net.Conn
-	r    *Reader
-	w    *Writer
+	r *Reader
+	w *Writer
 
 	pumps     group.Group
 	closeOnce sync.Once
-	readDone  chan struct{} // closed when the read pump has finished
+
+	mu       sync.Mutex
+	conn     net.Conn
+	run      *attachment    // the pumps' current run; nil while detached
+	leftover *chunk         // read by the pump but not handed over when Detach stopped it
+	extra    map[string]any // ExtraInfo given to Attach
 
 	tlsShutdownTimeout time.Duration
+}
+
+// An attachment is one run of the pumps over one connection. Detach ends it;
+// Attach starts the next.
+type attachment struct {
+	conn     net.Conn
+	detach   chan struct{} // closed by Detach: the pumps stop
+	readDone chan struct{} // closed when the read pump has finished
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -45,40 +59,70 @@ var _ net.Conn = (*Stream)(nil)
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
-	s := &Stream{conn: conn, pumps: group.New(), readDone: make(chan struct{}), tlsShutdownTimeout: cfg.tlsShutdownTimeout}
+	s := &Stream{pumps: group.New(), tlsShutdownTimeout: cfg.tlsShutdownTimeout}
 	s.r = newReader(cfg, true)
-	s.w = newWriter(s, conn, cfg)
-	s.pumps.Go(s.readPump, s.pumpPanicked)
-	s.pumps.Go(s.w.pump, s.pumpPanicked)
+	s.w = newWriter(s, cfg)
+	s.start(conn)
 	return s
+}
+
+// start runs the pumps over conn.
+func (s *Stream) start(conn net.Conn) {
+	a := &attachment{conn: conn, detach: make(chan struct{}), readDone: make(chan struct{})}
+	s.mu.Lock()
+	s.conn, s.run = conn, a
+	s.mu.Unlock()
+	s.w.canWriteEOF.Store(canWriteEOF(conn))
+	s.pumps.Go(func() { s.readPump(a) }, s.pumpPanicked)
+	s.pumps.Go(func() { s.w.pump(a) }, s.pumpPanicked)
 }
 
 // readPump moves the connection's bytes into the reader's chunk channel. It
 // waits while the channel is full, so that TCP flow control holds back a
 // peer whose data is not being read; after Close it reads and drops data
-// until the write pump has flushed and closed the connection.
-func (s *Stream) readPump() {
-	defer close(s.readDone)
+// until the write pump has flushed and closed the connection. Detach stops
+// it with a read deadline in the past.
+func (s *Stream) readPump(a *attachment) {
+	defer close(a.readDone)
 	r := s.r
 	for {
 		c := getChunk(chunkSize)
-		n, err := s.conn.Read(c.buf)
+		n, err := a.conn.Read(c.buf)
 		c.w = n
 		if n == 0 || r.closed.Load() {
 			putChunk(c)
-		} else if cerr := r.commit(context.Background(), c, r.closedCh); cerr != nil {
-			putChunk(c)
-			if cerr == ErrFeedAfterEOF {
+		} else if cerr := r.commit(context.Background(), c, r.closedCh, a.detach); cerr != nil {
+			switch cerr {
+			case errDetached:
+				s.mu.Lock()
+				s.leftover = c
+				s.mu.Unlock()
+				return
+			case ErrFeedAfterEOF:
+				putChunk(c)
 				return // FeedEOF or FeedError ended the reader
 			}
+			putChunk(c)
 		}
 		if err != nil {
+			if isClosed(a.detach) && errors.Is(err, os.ErrDeadlineExceeded) {
+				return // stopped by Detach; the stream goes on
+			}
 			if err != io.EOF && !r.closed.Load() {
 				s.w.fail(err) // a reset reaches writers too
 			}
 			r.finish(err)
 			return
 		}
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -96,14 +140,14 @@ func (s *Stream) pumpPanicked(err error) {
 // TLS it first sends close_notify and waits, up to the TLS shutdown timeout,
 // for the peer's (the read pump ends on it), as asyncio's SSL shutdown
 // does.
-func (s *Stream) shutdownConn() {
-	if tc, ok := s.conn.(*tls.Conn); ok {
+func (s *Stream) shutdownConn(a *attachment) {
+	if tc, ok := a.conn.(*tls.Conn); ok {
 		deadline := time.Now().Add(s.tlsShutdownTimeout)
 		tc.SetWriteDeadline(deadline) // the alert must not block the close
 		if tc.CloseWrite() == nil {
 			timer := time.NewTimer(time.Until(deadline))
 			select {
-			case <-s.readDone:
+			case <-a.readDone:
 			case <-timer.C:
 			case <-s.w.aborted:
 			}
@@ -113,8 +157,9 @@ func (s *Stream) shutdownConn() {
 	s.closeConn()
 }
 
+// closeConn closes the connection the stream holds now.
 func (s *Stream) closeConn() {
-	s.closeOnce.Do(func() { s.conn.Close() })
+	s.closeOnce.Do(func() { s.Conn().Close() })
 }
 
 // Reader returns the read half of the stream.
@@ -125,25 +170,36 @@ func (s *Stream) Writer() *Writer { return s.w }
 
 // Conn returns the connection the stream is running over. Reading from or
 // writing to it directly bypasses the stream and corrupts it.
-func (s *Stream) Conn() net.Conn { return s.conn }
+func (s *Stream) Conn() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
 
 // LocalAddr returns the local address of the connection.
-func (s *Stream) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+func (s *Stream) LocalAddr() net.Addr { return s.Conn().LocalAddr() }
 
 // RemoteAddr returns the address of the peer.
-func (s *Stream) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+func (s *Stream) RemoteAddr() net.Addr { return s.Conn().RemoteAddr() }
 
 // ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
 // "sockname" (the LocalAddr) and "socket" (the net.Conn). It reports false
 // for a name it does not know.
 func (s *Stream) ExtraInfo(name string) (any, bool) {
+	s.mu.Lock()
+	conn := s.conn
+	v, ok := s.extra[name]
+	s.mu.Unlock()
+	if ok {
+		return v, true
+	}
 	switch name {
 	case "peername":
-		return s.conn.RemoteAddr(), true
+		return conn.RemoteAddr(), true
 	case "sockname":
-		return s.conn.LocalAddr(), true
+		return conn.LocalAddr(), true
 	case "socket":
-		return s.conn, true
+		return conn, true
 	}
 	return nil, false
 }
@@ -156,7 +212,16 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 func (s *Stream) Close() error {
 	s.r.close()
 	s.w.close()
+	if s.detached() {
+		s.closeConn() // no pump to do it; Detach sent everything queued
+	}
 	return nil
+}
+
+func (s *Stream) detached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run == nil
 }
 
 // Abort closes the stream at once (asyncio's transport.abort): queued data

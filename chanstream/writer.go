@@ -57,9 +57,8 @@ type closeWriter interface{ CloseWrite() error }
 // from any number of goroutines at once.
 type Writer struct {
 	s           *Stream
-	conn        net.Conn
 	high, low   int
-	canWriteEOF bool
+	canWriteEOF atomic.Bool
 
 	gate     gate // serialises write calls, so that each is queued whole
 	deadline deadline
@@ -72,6 +71,7 @@ type Writer struct {
 	pumpBusy bool          // the pump is writing, or has been woken to
 	space    chan struct{} // closed when pending drops below high
 	lowWater chan struct{} // closed when pending drops to low or below
+	flushed  chan struct{} // closed when pending drops to 0
 	closedCh chan struct{} // closed by Close and Abort
 	aborted  chan struct{} // closed by Abort: the pump leaves at once
 	wake     chan struct{} // one token: there is work for the pump
@@ -80,18 +80,16 @@ type Writer struct {
 	waits   atomic.Int64
 }
 
-func newWriter(s *Stream, conn net.Conn, cfg config) *Writer {
+func newWriter(s *Stream, cfg config) *Writer {
 	return &Writer{
-		s:           s,
-		conn:        conn,
-		high:        cfg.writeHigh,
-		low:         cfg.writeLow,
-		canWriteEOF: canWriteEOF(conn),
-		gate:        newGate(),
-		deadline:    newDeadline(),
-		closedCh:    make(chan struct{}),
-		aborted:     make(chan struct{}),
-		wake:        make(chan struct{}, 1),
+		s:        s,
+		high:     cfg.writeHigh,
+		low:      cfg.writeLow,
+		gate:     newGate(),
+		deadline: newDeadline(),
+		closedCh: make(chan struct{}),
+		aborted:  make(chan struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -166,10 +164,8 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 		default:
 		}
 	}
-	if !w.gate.tryLock() {
-		if err := w.gate.lock(ctx, w.closedCh, w.deadline.done()); err != nil {
-			return 0, err
-		}
+	if err := w.lockGate(ctx); err != nil {
+		return 0, err
 	}
 	defer w.gate.unlock()
 
@@ -197,6 +193,41 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 	w.kickLocked()
 	w.mu.Unlock()
 	return n, nil
+}
+
+// lockGate waits for the writers' gate.
+func (w *Writer) lockGate(ctx context.Context) error {
+	if w.gate.tryLock() {
+		return nil
+	}
+	return w.gate.lock(ctx, w.closedCh, w.deadline.done())
+}
+
+// waitFlushed waits until every queued byte has been sent.
+func (w *Writer) waitFlushed(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		if err := w.stateErrLocked(); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		if w.pending == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		if w.flushed == nil {
+			w.flushed = make(chan struct{})
+		}
+		flushed := w.flushed
+		w.mu.Unlock()
+		select {
+		case <-flushed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.closedCh:
+			return ErrClosed
+		}
+	}
 }
 
 // waitSpaceLocked waits, with w.mu released, until the queue drops below the
@@ -289,15 +320,17 @@ func (w *Writer) Drain(ctx context.Context) error {
 // pump is the write pump: it sends what is queued whenever it is woken, and
 // closes the write half or the connection when asked to once the queue is
 // empty.
-func (w *Writer) pump() {
+func (w *Writer) pump(a *attachment) {
 	iov := make([][]byte, 0, 8)
 	for {
 		select {
 		case <-w.wake:
 		case <-w.aborted:
 			return
+		case <-a.detach:
+			return // Detach has waited until everything was sent
 		}
-		if !w.flush(&iov) {
+		if !w.flush(a, &iov) {
 			return
 		}
 	}
@@ -305,7 +338,7 @@ func (w *Writer) pump() {
 
 // flush writes until the queue is empty. It reports false when the pump is
 // done for good.
-func (w *Writer) flush(iov *[][]byte) bool {
+func (w *Writer) flush(a *attachment, iov *[][]byte) bool {
 	for {
 		w.mu.Lock()
 		if w.state == writeClosed {
@@ -318,11 +351,11 @@ func (w *Writer) flush(iov *[][]byte) bool {
 			case writeClosing:
 				w.state = writeClosed
 				w.mu.Unlock()
-				w.s.shutdownConn()
+				w.s.shutdownConn(a)
 				return false
 			case writeEOFQueued:
 				w.mu.Unlock()
-				err := w.conn.(closeWriter).CloseWrite()
+				err := a.conn.(closeWriter).CloseWrite()
 				w.mu.Lock()
 				if w.state == writeEOFQueued {
 					w.state = writeEOFSent
@@ -340,7 +373,7 @@ func (w *Writer) flush(iov *[][]byte) bool {
 		w.mu.Unlock()
 
 		vec := net.Buffers(bufs)
-		n, err := vec.WriteTo(w.conn)
+		n, err := vec.WriteTo(a.conn)
 		clear(bufs)
 		*iov = bufs[:0]
 
@@ -402,6 +435,10 @@ func (w *Writer) signalLocked() {
 		close(w.lowWater)
 		w.lowWater = nil
 	}
+	if w.flushed != nil && w.pending == 0 {
+		close(w.flushed)
+		w.flushed = nil
+	}
 }
 
 // failLocked records that the connection broke: queued data is dropped and
@@ -443,7 +480,7 @@ func (w *Writer) WriteEOF() error {
 		return w.err
 	case w.state >= writeEOFQueued:
 		return nil
-	case !w.canWriteEOF:
+	case !w.canWriteEOF.Load():
 		return ErrWriteEOFUnsupported
 	}
 	w.state = writeEOFQueued
@@ -453,7 +490,7 @@ func (w *Writer) WriteEOF() error {
 
 // CanWriteEOF reports whether WriteEOF can half-close the connection
 // (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3.
-func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF }
+func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF.Load() }
 
 // IsClosing reports whether the stream is closed or being closed (asyncio's
 // is_closing).

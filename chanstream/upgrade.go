@@ -1,0 +1,140 @@
+package chanstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// errDetached is what commit returns to the read pump when Detach stops it.
+var errDetached = errors.New("chanstream: detached")
+
+// ErrDetached is returned by Detach on a stream that is detached already,
+// and by Attach on one that is not.
+var ErrDetached = errors.New("chanstream: the stream is detached")
+
+// longAgo is a deadline in the past, to stop a blocked Read.
+var longAgo = time.Unix(1, 0)
+
+// Detach stops the stream's pumps without closing the connection and returns
+// the connection together with the bytes the read pump took from it that
+// nobody has read yet, so that a protocol layer (TLS, for
+// tlsupgrade.Client and tlsupgrade.Server) can take over the connection
+// where the stream left it and Attach the result. It is the hook for
+// asyncio's start_tls; everything else should leave it alone.
+//
+// Detach first waits for its turn as a reader and as a writer (so no read or
+// write call is in progress or can start), then until every queued byte has
+// been sent, then stops the pumps; the read pump, blocked in Read, is
+// stopped with a read deadline in the past, which Detach clears again.
+// Nothing is lost: unread holds, in order, every byte received and not yet
+// returned by a read method. Until Attach, read and write calls wait (they
+// still honour their ctx and deadlines), and Close or Abort closes the
+// connection.
+//
+// If ctx ends first, or the stream has ended, is closing, or cannot stop
+// its read pump (the connection has no deadlines), Detach returns an error
+// and the stream goes on as before.
+func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err error) {
+	if err := s.r.begin(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := s.w.lockGate(ctx); err != nil {
+		s.r.end()
+		return nil, nil, err
+	}
+	release := func() {
+		s.w.gate.unlock()
+		s.r.end()
+	}
+	s.mu.Lock()
+	a := s.run
+	s.mu.Unlock()
+	if a == nil {
+		release()
+		return nil, nil, ErrDetached
+	}
+	if err := s.detachable(); err != nil {
+		release()
+		return nil, nil, err
+	}
+	if err := s.w.waitFlushed(ctx); err != nil {
+		release()
+		return nil, nil, err
+	}
+	if err := a.conn.SetReadDeadline(longAgo); err != nil {
+		release()
+		return nil, nil, fmt.Errorf("chanstream: cannot detach: %w", err)
+	}
+	close(a.detach)
+	s.pumps.Wait(context.Background()) // both stop at once now
+	a.conn.SetReadDeadline(time.Time{})
+
+	s.mu.Lock()
+	s.run = nil
+	leftover := s.leftover
+	s.leftover = nil
+	s.mu.Unlock()
+	s.r.drain()
+	if leftover != nil {
+		s.r.push(leftover)
+	}
+	if err := s.detachable(); err != nil {
+		// The stream ended (or began closing) while the pumps stopped:
+		// carry on over the same connection.
+		s.start(a.conn)
+		release()
+		return nil, nil, err
+	}
+	unread = s.r.take(s.r.buffered)
+	// The gates stay held until Attach.
+	return a.conn, unread, nil
+}
+
+// detachable reports why the stream cannot be detached now, if it cannot.
+func (s *Stream) detachable() error {
+	if isClosed(s.r.endCh) {
+		if err := s.r.Err(); err != nil {
+			return fmt.Errorf("chanstream: cannot detach: the stream broke: %w", err)
+		}
+		return errors.New("chanstream: cannot detach: the peer has closed the stream (EOF)")
+	}
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if err := s.w.stateErrLocked(); err != nil {
+		return fmt.Errorf("chanstream: cannot detach: %w", err)
+	}
+	return nil
+}
+
+// Attach resumes a detached stream over conn, typically a *tls.Conn made
+// over the connection Detach returned and fed the unread bytes first. The
+// pumps start over conn, and the read and write calls waiting since Detach
+// go on through it; the Stream, its Reader and its Writer stay the same
+// values. extra adds to what ExtraInfo answers (tlsupgrade gives
+// "sslcontext"). Attach returns ErrDetached if the stream is not detached,
+// and ErrClosed if it was closed meanwhile, in which case conn is closed.
+func (s *Stream) Attach(conn net.Conn, extra map[string]any) error {
+	s.mu.Lock()
+	if s.run != nil {
+		s.mu.Unlock()
+		return ErrDetached
+	}
+	for k, v := range extra {
+		if s.extra == nil {
+			s.extra = make(map[string]any)
+		}
+		s.extra[k] = v
+	}
+	s.mu.Unlock()
+	if s.r.closed.Load() {
+		conn.Close()
+		return ErrClosed
+	}
+	s.start(conn)
+	s.w.gate.unlock()
+	s.r.end()
+	return nil
+}
