@@ -49,16 +49,16 @@ func WithWriteBufferLimits(high, low int) Option {
 	})
 }
 
-// DefaultTLSShutdownTimeout is how long closing a TLS stream waits for the
-// peer's close_notify, as asyncio's ssl_shutdown_timeout.
+// DefaultTLSShutdownTimeout is how long closing a stream over a *tls.Conn
+// waits for the peer's close_notify, as asyncio's ssl_shutdown_timeout
+// (tlsupgrade's connections carry their own).
 const DefaultTLSShutdownTimeout = 30 * time.Second
 
 // config is a validated set of stream settings.
 type config struct {
-	limit              int
-	writeHigh          int
-	writeLow           int
-	tlsShutdownTimeout time.Duration
+	limit     int
+	writeHigh int
+	writeLow  int
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -70,10 +70,7 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func configFromSettings(s opt.Settings) (config, error) {
-	c := config{limit: DefaultLimit, writeHigh: DefaultWriteHigh, writeLow: DefaultWriteLow, tlsShutdownTimeout: DefaultTLSShutdownTimeout}
-	if s.TLSShutdownTimeout > 0 {
-		c.tlsShutdownTimeout = s.TLSShutdownTimeout
-	}
+	c := config{limit: DefaultLimit, writeHigh: DefaultWriteHigh, writeLow: DefaultWriteLow}
 	if s.LimitSet {
 		if s.Limit <= 0 {
 			return c, fmt.Errorf("chanstream: WithLimit(%d): the limit must be positive", s.Limit)

@@ -3,12 +3,14 @@ package chanstream
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +42,6 @@ type Stream struct {
 	run      *attachment    // the pumps' current run; nil while detached
 	leftover *chunk         // read by the pump but not handed over when Detach stopped it
 	extra    map[string]any // ExtraInfo given to Attach
-
-	tlsShutdownTimeout time.Duration
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
@@ -59,7 +59,7 @@ var _ net.Conn = (*Stream)(nil)
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
-	s := &Stream{pumps: group.New(), tlsShutdownTimeout: cfg.tlsShutdownTimeout}
+	s := &Stream{pumps: group.New()}
 	s.r = newReader(cfg, true)
 	s.w = newWriter(s, cfg)
 	s.start(conn)
@@ -141,8 +141,12 @@ func (s *Stream) pumpPanicked(err error) {
 // for the peer's (the read pump ends on it), as asyncio's SSL shutdown
 // does.
 func (s *Stream) shutdownConn(a *attachment) {
-	if tc, ok := a.conn.(*tls.Conn); ok {
-		deadline := time.Now().Add(s.tlsShutdownTimeout)
+	if tc, ok := a.conn.(tlsConn); ok {
+		timeout := DefaultTLSShutdownTimeout
+		if st, ok := a.conn.(interface{ ShutdownTimeout() time.Duration }); ok {
+			timeout = st.ShutdownTimeout() // tlsupgrade's
+		}
+		deadline := time.Now().Add(timeout)
 		tc.SetWriteDeadline(deadline) // the alert must not block the close
 		if tc.CloseWrite() == nil {
 			timer := time.NewTimer(time.Until(deadline))
@@ -183,8 +187,11 @@ func (s *Stream) LocalAddr() net.Addr { return s.Conn().LocalAddr() }
 func (s *Stream) RemoteAddr() net.Addr { return s.Conn().RemoteAddr() }
 
 // ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
-// "sockname" (the LocalAddr) and "socket" (the net.Conn). It reports false
-// for a name it does not know.
+// "sockname" (the LocalAddr) and "socket" (the net.Conn); over TLS also
+// "ssl_object" (the tls.ConnectionState), "peercert" (the peer's leaf
+// *x509.Certificate, nil if it sent none), "cipher" (a TLSCipher) and, after
+// tlsupgrade, "sslcontext" (the *tls.Config). It reports false for a name it
+// does not know.
 func (s *Stream) ExtraInfo(name string) (any, bool) {
 	s.mu.Lock()
 	conn := s.conn
@@ -200,6 +207,20 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 		return conn.LocalAddr(), true
 	case "socket":
 		return conn, true
+	}
+	if tc, ok := conn.(tlsConn); ok {
+		st := tc.ConnectionState()
+		switch name {
+		case "ssl_object":
+			return st, true
+		case "peercert":
+			if len(st.PeerCertificates) == 0 {
+				return (*x509.Certificate)(nil), true
+			}
+			return st.PeerCertificates[0], true
+		case "cipher":
+			return cipherOf(st), true
+		}
 	}
 	return nil, false
 }
@@ -357,4 +378,30 @@ func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(c
 // WriteFrom is Writer.WriteFrom.
 func (s *Stream) WriteFrom(ctx context.Context, ch <-chan []byte) (int64, error) {
 	return s.w.WriteFrom(ctx, ch)
+}
+
+// TLSCipher is ExtraInfo's "cipher": asyncio's (name, protocol, secret_bits)
+// tuple.
+type TLSCipher struct {
+	Name       string // the cipher suite, as tls.CipherSuiteName
+	Protocol   string // "TLSv1.3", "TLSv1.2", ... as Python's ssl names them
+	SecretBits int    // the strength of the cipher's key
+}
+
+func cipherOf(st tls.ConnectionState) TLSCipher {
+	name := tls.CipherSuiteName(st.CipherSuite)
+	bits := 0
+	switch {
+	case strings.Contains(name, "AES_128"):
+		bits = 128
+	case strings.Contains(name, "AES_256"), strings.Contains(name, "CHACHA20"):
+		bits = 256
+	case strings.Contains(name, "3DES"):
+		bits = 112
+	}
+	protocol := map[uint16]string{
+		tls.VersionTLS10: "TLSv1", tls.VersionTLS11: "TLSv1.1",
+		tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3",
+	}[st.Version]
+	return TLSCipher{Name: name, Protocol: protocol, SecretBits: bits}
 }

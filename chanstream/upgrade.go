@@ -64,11 +64,16 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 		release()
 		return nil, nil, err
 	}
-	if err := a.conn.SetReadDeadline(longAgo); err != nil {
+	// Clearing the deadline changes nothing but tells whether the
+	// connection has deadlines at all.
+	if err := a.conn.SetReadDeadline(time.Time{}); err != nil {
 		release()
 		return nil, nil, fmt.Errorf("chanstream: cannot detach: %w", err)
 	}
+	// detach first, so that the read pump knows the deadline's timeout
+	// for what it is.
 	close(a.detach)
+	a.conn.SetReadDeadline(longAgo)
 	s.pumps.Wait(context.Background()) // both stop at once now
 	a.conn.SetReadDeadline(time.Time{})
 

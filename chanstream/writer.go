@@ -93,10 +93,19 @@ func newWriter(s *Stream, cfg config) *Writer {
 	}
 }
 
+// tlsConn is what the stream needs of a TLS connection: *tls.Conn and
+// tlsupgrade.Conn have it.
+type tlsConn interface {
+	ConnectionState() tls.ConnectionState
+	CloseWrite() error // sends close_notify
+	SetWriteDeadline(time.Time) error
+}
+
 // canWriteEOF reports whether conn can half-close. A TLS connection can only
-// on TLS 1.3, where close_notify closes one direction (RFC 8446 §6.1).
+// on TLS 1.3, where close_notify closes one direction and reading goes on
+// (RFC 8446 §6.1); on TLS 1.2 close_notify ends the whole connection.
 func canWriteEOF(conn net.Conn) bool {
-	if tc, ok := conn.(*tls.Conn); ok {
+	if tc, ok := conn.(tlsConn); ok {
 		st := tc.ConnectionState()
 		return st.HandshakeComplete && st.Version == tls.VersionTLS13
 	}
@@ -489,7 +498,9 @@ func (w *Writer) WriteEOF() error {
 }
 
 // CanWriteEOF reports whether WriteEOF can half-close the connection
-// (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3.
+// (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3
+// (where WriteEOF sends close_notify and reading goes on), false for TLS 1.2
+// and for connections without CloseWrite.
 func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF.Load() }
 
 // IsClosing reports whether the stream is closed or being closed (asyncio's

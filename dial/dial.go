@@ -13,6 +13,7 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/internal/opt"
+	"github.com/chanstream/chanstream/tlsupgrade"
 	"github.com/sourcegraph/conc/panics"
 )
 
@@ -75,12 +76,13 @@ func Dial(ctx context.Context, network, address string, opts ...Option) (*chanst
 	if err != nil {
 		return nil, err
 	}
+	s := chanstream.NewStream(conn, c.stream...)
 	if c.tlsSet {
-		if conn, err = c.handshake(ctx, conn, network, address, host); err != nil {
+		if err := c.upgrade(ctx, s, network, address, host); err != nil {
 			return nil, err
 		}
 	}
-	return chanstream.NewStream(conn, c.stream...), nil
+	return s, nil
 }
 
 // target is one address to connect to.
@@ -376,35 +378,31 @@ func (c *config) dialUnix(ctx context.Context, path string) (net.Conn, error) {
 	return conn, nil
 }
 
-// handshake runs the TLS client handshake over conn, bounded by ctx and the
-// handshake timeout; on failure it closes conn.
-func (c *config) handshake(ctx context.Context, conn net.Conn, network, address, host string) (net.Conn, error) {
-	cfg := &tls.Config{}
-	if c.tls != nil {
-		cfg = c.tls.Clone()
+// upgrade runs the TLS client handshake with tlsupgrade, the code path
+// start_tls uses too; on failure the stream is closed.
+func (c *config) upgrade(ctx context.Context, s *chanstream.Stream, network, address, host string) error {
+	cfg := c.tls
+	if cfg == nil {
+		cfg = &tls.Config{}
 	}
-	switch {
-	case c.serverName != "":
-		cfg.ServerName = c.serverName
-	case cfg.ServerName == "":
-		cfg.ServerName = host
+	name := c.serverName
+	if name == "" && cfg.ServerName == "" {
+		name = host
 	}
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-		conn.Close()
-		return nil, &Error{Op: "tls handshake", Net: network, Addr: address, Err: errors.New("no server name to verify: use WithServerName")}
+	if name == "" && cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		s.Abort()
+		return &Error{Op: "tls handshake", Net: network, Addr: address, Err: errors.New("no server name to verify: use WithServerName")}
 	}
-	hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
-	defer cancel()
-	tc := tls.Client(conn, cfg)
-	if err := tc.HandshakeContext(hctx); err != nil {
-		conn.Close()
-		timeout := hctx.Err() == context.DeadlineExceeded
-		if timeout && ctx.Err() == nil {
-			err = fmt.Errorf("no handshake within %v: %w", c.handshakeTimeout, err)
-		}
-		return nil, &Error{Op: "tls handshake", Net: network, Addr: address, Err: err, timeout: timeout}
+	opts := []tlsupgrade.Option{tlsupgrade.WithHandshakeTimeout(c.handshakeTimeout), tlsupgrade.WithShutdownTimeout(c.shutdownTimeout)}
+	if name != "" {
+		opts = append(opts, tlsupgrade.WithServerName(name))
 	}
-	return tc, nil
+	if err := tlsupgrade.Client(ctx, s, cfg, opts...); err != nil {
+		var te *tlsupgrade.Error
+		timeout := errors.As(err, &te) && (te.Timeout || (te.Canceled && isTimeout(ctx.Err())))
+		return &Error{Op: "tls handshake", Net: network, Addr: address, Err: err, timeout: timeout}
+	}
+	return nil
 }
 
 // FromConn adopts conn, an established connection (asyncio's sock= for

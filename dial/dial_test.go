@@ -19,6 +19,7 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/tlsupgrade"
 	"go.uber.org/goleak"
 )
 
@@ -383,8 +384,11 @@ func TestDial_TLS(t *testing.T) {
 		}
 		defer closeStream(t, s)
 		roundTrip(t, s)
-		if _, ok := s.Conn().(*tls.Conn); !ok {
+		if _, ok := s.Conn().(*tlsupgrade.Conn); !ok {
 			t.Fatalf("Conn is %T, not TLS", s.Conn())
+		}
+		if st, ok := s.ExtraInfo("ssl_object"); !ok || !st.(tls.ConnectionState).HandshakeComplete {
+			t.Fatalf("ExtraInfo(ssl_object) = %v, %v", st, ok)
 		}
 	})
 	t.Run("server name", func(t *testing.T) {

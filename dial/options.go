@@ -200,9 +200,6 @@ func newConfig(opts []Option) (config, error) {
 	case c.family < FamilyAny || c.family > FamilyIPv6:
 		return c, fmt.Errorf("WithFamily(%v): unknown family", c.family)
 	}
-	c.stream = append(c.stream, opt.New("dial.WithTLSShutdownTimeout", opt.Stream, func(s *opt.Settings) {
-		s.TLSShutdownTimeout = c.shutdownTimeout
-	}))
 	if c.interleave == -1 {
 		c.interleave = 0
 		if c.happyEyeballs > 0 {

@@ -2,12 +2,12 @@ package listener
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/tlsupgrade"
 	"github.com/sourcegraph/conc/panics"
 )
 
@@ -58,24 +58,20 @@ func (c *conn) serve() {
 	c.armTimers()
 	defer c.stopTimers()
 
-	netConn := c.raw
-	if srv.cfg.tls != nil {
-		tc, ok := c.handshake()
-		if !ok {
-			return
-		}
-		netConn = tc
-	}
-	s := chanstream.NewStream(netConn, srv.cfg.stream...)
+	s := chanstream.NewStream(c.raw, srv.cfg.stream...)
 	c.mu.Lock()
 	c.stream = s
 	aborted, closing := c.aborted, c.closing
 	c.mu.Unlock()
 	switch {
-	case aborted: // AbortClients came during the handshake
+	case aborted: // AbortClients came before the stream existed
 		s.Abort()
 	case closing:
 		s.Close()
+	}
+	if srv.cfg.tls != nil && !c.handshake(s) {
+		s.WaitClosed(context.Background()) // the failed upgrade aborted it
+		return
 	}
 
 	var pc panics.Catcher
@@ -110,22 +106,21 @@ func (c *conn) abortCtx() context.Context {
 	return ctx
 }
 
-// handshake runs the TLS server handshake, bounded by the handshake timeout
-// and the handler's ctx (which Shutdown and AbortClients cancel).
-func (c *conn) handshake() (*tls.Conn, bool) {
+// handshake upgrades the stream with tlsupgrade, bounded by the handshake
+// timeout and the handler's ctx (which Shutdown and AbortClients cancel). On
+// failure the stream is closed.
+func (c *conn) handshake(s *chanstream.Stream) bool {
 	srv := c.srv
 	srv.handshaking.Add(1)
 	defer srv.handshaking.Add(-1)
-	ctx, cancel := context.WithTimeout(c.ctx, srv.cfg.handshakeTimeout)
-	defer cancel()
-	tc := tls.Server(c.raw, srv.cfg.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		c.raw.Close()
+	err := tlsupgrade.Server(c.ctx, s, srv.cfg.tls,
+		tlsupgrade.WithHandshakeTimeout(srv.cfg.handshakeTimeout), tlsupgrade.WithShutdownTimeout(srv.cfg.shutdownTimeout))
+	if err != nil {
 		srv.handshakeErrors.Add(1)
 		srv.cfg.logger.Debug("listener: TLS handshake failed", "remote", remoteAddr(c.raw), "err", err)
-		return nil, false
+		return false
 	}
-	return tc, true
+	return true
 }
 
 // close closes the connection gracefully.
@@ -149,7 +144,7 @@ func (c *conn) abort() {
 	if s != nil {
 		s.Abort()
 	} else {
-		c.raw.Close() // in the handshake
+		c.raw.Close() // before the stream exists
 	}
 	if onAbort != nil {
 		onAbort()

@@ -174,9 +174,6 @@ func newConfig(opts []Option) (config, error) {
 	case c.firstByteTimeout <= 0 && c.firstByteTimeout != unset:
 		return c, fmt.Errorf("listener: WithFirstByteTimeout(%v): must be positive", c.firstByteTimeout)
 	}
-	c.stream = append(c.stream, opt.New("listener.WithTLSShutdownTimeout", opt.Stream, func(s *opt.Settings) {
-		s.TLSShutdownTimeout = c.shutdownTimeout
-	}))
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}

@@ -10,7 +10,6 @@ package opt
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Scope is a set of layers an option applies to.
@@ -61,10 +60,6 @@ type Settings struct {
 
 	WriteHigh, WriteLow int
 	WriteLimitsSet      bool
-
-	// TLSShutdownTimeout bounds the close_notify exchange when a TLS
-	// stream closes; dial, listener and tlsupgrade set it.
-	TLSShutdownTimeout time.Duration
 
 	// Ext holds the settings of layers above the core, keyed by a type the
 	// layer owns, so that this package does not depend on them.

@@ -1,0 +1,245 @@
+package tlsupgrade
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/opt"
+)
+
+// Option configures Client and Server. It is the same type as
+// chanstream.Option.
+type Option = opt.Option
+
+// The defaults of asyncio's ssl_handshake_timeout and ssl_shutdown_timeout.
+const (
+	DefaultHandshakeTimeout = 60 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
+)
+
+type settings struct {
+	serverName       string
+	handshakeTimeout time.Duration
+	shutdownTimeout  time.Duration
+}
+
+type settingsKey struct{}
+
+func newSettings() *settings {
+	return &settings{handshakeTimeout: DefaultHandshakeTimeout, shutdownTimeout: DefaultShutdownTimeout}
+}
+
+func upgradeOption(name string, apply func(*settings)) Option {
+	return opt.New(name, opt.Upgrade, func(s *opt.Settings) {
+		apply(opt.ExtValue(s, settingsKey{}, newSettings))
+	})
+}
+
+// WithServerName sets the name the server's certificate is checked against
+// and sent in SNI (asyncio's server_hostname). It overrides cfg.ServerName.
+// For Client only.
+func WithServerName(name string) Option {
+	return upgradeOption(fmt.Sprintf("tlsupgrade.WithServerName(%q)", name), func(s *settings) { s.serverName = name })
+}
+
+// WithHandshakeTimeout bounds the handshake (asyncio's
+// ssl_handshake_timeout; default 60 s). It must be positive.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return upgradeOption(fmt.Sprintf("tlsupgrade.WithHandshakeTimeout(%v)", d), func(s *settings) { s.handshakeTimeout = d })
+}
+
+// WithShutdownTimeout bounds how long closing the stream waits for the
+// peer's close_notify after sending its own, before it closes the connection
+// anyway (asyncio's ssl_shutdown_timeout; default 30 s). It must be
+// positive.
+func WithShutdownTimeout(d time.Duration) Option {
+	return upgradeOption(fmt.Sprintf("tlsupgrade.WithShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
+}
+
+func newSettingsFrom(opts []Option) (*settings, error) {
+	all, err := opt.Apply(opt.Upgrade, opts)
+	if err != nil {
+		return nil, fmt.Errorf("tlsupgrade: %w", err)
+	}
+	s := opt.ExtValue(&all, settingsKey{}, newSettings)
+	switch {
+	case s.handshakeTimeout <= 0:
+		return nil, fmt.Errorf("tlsupgrade: WithHandshakeTimeout(%v): must be positive", s.handshakeTimeout)
+	case s.shutdownTimeout <= 0:
+		return nil, fmt.Errorf("tlsupgrade: WithShutdownTimeout(%v): must be positive", s.shutdownTimeout)
+	}
+	return s, nil
+}
+
+// Error is the error of a failed upgrade. The stream is closed.
+type Error struct {
+	// Op is the step that failed: "options", "detach" (the stream could
+	// not be handed over: it had ended, was closing, or ctx ended while a
+	// read or write was in progress) or "handshake".
+	Op string
+	// Timeout reports that the handshake timeout passed (the error then
+	// also matches context.DeadlineExceeded); Canceled, that ctx ended
+	// (the error matches ctx.Err()).
+	Timeout, Canceled bool
+	// Err is the cause: crypto/tls's error (a tls.AlertError, a
+	// *tls.CertificateVerificationError wrapping x509's, ...), io.EOF when
+	// the peer hung up, or the ctx's error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	what := "failed"
+	switch {
+	case e.Timeout:
+		what = "timed out"
+	case e.Canceled:
+		what = "was cancelled"
+	}
+	return "tlsupgrade: " + e.Op + " " + what + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Client upgrades s to TLS as a client (asyncio's StreamWriter.start_tls):
+// the queued data is sent, the pumps stop, the handshake runs over the
+// connection — fed first with any bytes the stream had received and not
+// handed out — and, once it succeeds, the same s reads and writes through
+// TLS. A nil cfg means a default config. The server's certificate is checked
+// against WithServerName, else cfg.ServerName; one of them must be set unless
+// cfg.InsecureSkipVerify is.
+//
+// On any error the stream is closed, and the error, an *Error, says whether
+// the handshake failed, timed out (WithHandshakeTimeout) or was cancelled
+// (ctx).
+func Client(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts ...Option) error {
+	return upgrade(ctx, s, cfg, opts, true)
+}
+
+// Server upgrades s to TLS as a server; see Client. cfg must hold a
+// certificate.
+func Server(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts ...Option) error {
+	return upgrade(ctx, s, cfg, opts, false)
+}
+
+func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []Option, client bool) error {
+	fail := func(op string, err error) error {
+		s.Abort()
+		return &Error{Op: op, Err: err}
+	}
+	set, err := newSettingsFrom(opts)
+	if err != nil {
+		return fail("options", err)
+	}
+	if cfg == nil {
+		if !client {
+			return fail("options", errors.New("tlsupgrade: Server needs a config with a certificate"))
+		}
+		cfg = &tls.Config{}
+	}
+	cfg = cfg.Clone()
+	if client {
+		if set.serverName != "" {
+			cfg.ServerName = set.serverName
+		}
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			return fail("options", errors.New("tlsupgrade: no server name to verify the certificate against: use WithServerName"))
+		}
+	} else if set.serverName != "" {
+		return fail("options", errors.New("tlsupgrade: WithServerName is for Client"))
+	}
+
+	raw, unread, err := s.Detach(ctx)
+	if err != nil {
+		e := &Error{Op: "detach", Err: err, Canceled: ctx.Err() != nil}
+		s.Abort()
+		return e
+	}
+	spy := &rawConn{Conn: raw, prefix: unread}
+	var tc *tls.Conn
+	if client {
+		tc = tls.Client(spy, cfg)
+	} else {
+		tc = tls.Server(spy, cfg)
+	}
+	hctx, cancel := context.WithTimeout(ctx, set.handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		s.Abort()
+		e := &Error{Op: "handshake", Err: err}
+		switch {
+		case ctx.Err() != nil:
+			e.Canceled = true
+			e.Err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case hctx.Err() != nil:
+			e.Timeout = true
+			e.Err = fmt.Errorf("no handshake within %v: %w (%w)", set.handshakeTimeout, context.DeadlineExceeded, err)
+		}
+		return e
+	}
+	conn := &Conn{Conn: tc, raw: spy, shutdownTimeout: set.shutdownTimeout}
+	if err := s.Attach(conn, map[string]any{"sslcontext": cfg}); err != nil {
+		conn.Close()
+		return &Error{Op: "handshake", Err: err}
+	}
+	return nil
+}
+
+// ErrTruncated is what reads return when the connection ended without the
+// peer's close_notify: the data may have been cut short by an attacker or a
+// crash. It matches io.ErrUnexpectedEOF, and is distinct from io.EOF, which
+// reads return after close_notify.
+var ErrTruncated = fmt.Errorf("tlsupgrade: the connection ended without close_notify (truncated): %w", io.ErrUnexpectedEOF)
+
+// Conn is the TLS connection a stream runs over after an upgrade (what
+// Stream.Conn returns): a *tls.Conn that tells truncation from a clean end.
+type Conn struct {
+	*tls.Conn
+	raw             *rawConn
+	shutdownTimeout time.Duration
+}
+
+// Read reads through TLS. At the end of the stream it returns io.EOF if the
+// peer sent close_notify, and ErrTruncated if the connection simply ended.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF && c.raw.eof.Load() {
+		// crypto/tls accepts a bare TCP EOF at a record boundary as the
+		// end; the connection ended under it, so no close_notify came.
+		err = ErrTruncated
+	}
+	return n, err
+}
+
+// ShutdownTimeout returns how long closing the stream waits for the peer's
+// close_notify.
+func (c *Conn) ShutdownTimeout() time.Duration { return c.shutdownTimeout }
+
+// rawConn is the connection under TLS: it reads the bytes the stream had
+// received first, and notes when the connection itself reaches EOF.
+type rawConn struct {
+	net.Conn
+	prefix []byte
+	eof    atomic.Bool
+}
+
+func (c *rawConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
+	return n, err
+}
