@@ -68,6 +68,7 @@ func (r *Reader) deliver(ctx context.Context, c chan<- []byte, read func(context
 			}
 			return err
 		}
+		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
 		select {
 		case c <- data:
 		case <-ctx.Done():

@@ -12,33 +12,46 @@ import (
 //
 // The uncontended path is one compare-and-swap to lock and one swap to
 // unlock. It is the three-state mutex of Drepper's "Futexes Are Tricky",
-// with a one-slot channel in place of the futex.
+// with a one-slot channel in place of the futex. The bits above the lock
+// state carry a value the holder publishes when it unlocks (the reader's
+// count of consumed bytes), so that keeping it costs no atomic operation of
+// its own.
 type gate struct {
-	state atomic.Int32  // gateUnlocked, gateLocked or gateContended
+	state atomic.Uint64 // value<<2 | gateUnlocked, gateLocked or gateContended
 	wake  chan struct{} // one token: the lock may be free
 }
 
 const (
-	gateUnlocked int32 = iota
+	gateUnlocked uint64 = iota
 	gateLocked
 	gateContended // locked, and someone may be waiting
+	gateBits      = 3
 )
 
 func newGate() gate { return gate{wake: make(chan struct{}, 1)} }
 
-func (g *gate) tryLock() bool { return g.state.CompareAndSwap(gateUnlocked, gateLocked) }
+func (g *gate) tryLock() bool {
+	s := g.state.Load()
+	return s&gateBits == gateUnlocked && g.state.CompareAndSwap(s, s|gateLocked)
+}
 
 // lock waits for the gate. It gives up with ctx.Err(), ErrClosed when closed
 // is closed, or errDeadline when expired is closed; a nil channel never
 // fires.
 func (g *gate) lock(ctx context.Context, closed, expired <-chan struct{}) error {
-	if g.tryLock() {
-		return nil
-	}
 	for {
-		// Mark the lock contended; if it was free meanwhile, it is ours.
-		if g.state.Swap(gateContended) == gateUnlocked {
-			return nil
+		s := g.state.Load()
+		switch s & gateBits {
+		case gateUnlocked:
+			// Take it as contended: others may be waiting behind us.
+			if g.state.CompareAndSwap(s, s|gateContended) {
+				return nil
+			}
+			continue
+		case gateLocked:
+			if !g.state.CompareAndSwap(s, s&^gateBits|gateContended) {
+				continue
+			}
 		}
 		select {
 		case <-g.wake:
@@ -52,11 +65,25 @@ func (g *gate) lock(ctx context.Context, closed, expired <-chan struct{}) error 
 	}
 }
 
-func (g *gate) unlock() {
-	if g.state.Swap(gateUnlocked) == gateContended {
+// unlock releases the gate and publishes value.
+func (g *gate) unlock(value uint64) {
+	if g.state.Swap(value<<2)&gateBits == gateContended {
 		select {
 		case g.wake <- struct{}{}:
 		default: // a token is already waiting
 		}
 	}
 }
+
+// publish sets the value while the gate is held.
+func (g *gate) publish(value uint64) {
+	for {
+		s := g.state.Load()
+		if g.state.CompareAndSwap(s, value<<2|s&gateBits) {
+			return
+		}
+	}
+}
+
+// value returns the value last published.
+func (g *gate) value() uint64 { return g.state.Load() >> 2 }

@@ -71,6 +71,8 @@ type Reader struct {
 	buffered int      // bytes in segs
 	atEnd    bool     // the end was taken in: no more chunks will come
 	endSeen  error    // endErr, once atEnd
+	viewed   *chunk   // read through by a view: recycled at the next call
+	scratch  []byte   // holds a view that straddles chunks
 
 	closed   atomic.Bool
 	closedCh chan struct{}
@@ -79,7 +81,7 @@ type Reader struct {
 
 	eofFed      atomic.Bool  // finish(io.EOF) was called
 	received    atomic.Int64 // bytes committed by the producer
-	consumed    atomic.Int64 // bytes taken out by read calls
+	consumed    int64        // gate: bytes taken out by read calls; published by unlocking the gate
 	limitErrors atomic.Int64
 
 	helpers group.Group // goroutines behind Chunks and LineChan
@@ -272,14 +274,28 @@ func (r *Reader) begin(ctx context.Context) error {
 			return err
 		}
 		if r.closed.Load() {
-			r.gate.unlock()
+			r.end()
 			return ErrClosed
 		}
 	}
+	r.release()
 	return nil
 }
 
-func (r *Reader) end() { r.gate.unlock() }
+// release recycles the chunk the last view was read from: a read call
+// ends the validity of views.
+func (r *Reader) release() {
+	if r.viewed != nil {
+		putChunk(r.viewed)
+		r.viewed = nil
+	}
+}
+
+// end ends a read call, publishing the consumed count.
+func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
+
+// consumedBytes returns the consumed count last published.
+func (r *Reader) consumedBytes() int64 { return int64(r.gate.value()) }
 
 // receive takes in a chunk from the channel.
 func (r *Reader) receive(c *chunk) {
@@ -322,7 +338,7 @@ func (r *Reader) unread(p []byte) {
 	c := &chunk{buf: p[:len(p):len(p)], w: len(p), shared: true}
 	r.segs = slices.Insert(r.segs, 0, c)
 	r.buffered += len(p)
-	r.consumed.Add(-int64(len(p)))
+	r.consumed -= int64(len(p))
 }
 
 // drain takes in every chunk already waiting, without blocking, and reports
@@ -353,6 +369,7 @@ func (r *Reader) fill(ctx context.Context) error {
 	if r.waitHook != nil {
 		r.waitHook()
 	}
+	r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
 	select {
 	case c := <-r.chunks:
 		r.receive(c)
@@ -383,7 +400,7 @@ func (r *Reader) popFront() {
 // skip consumes n buffered bytes.
 func (r *Reader) skip(n int) {
 	r.buffered -= n
-	r.consumed.Add(int64(n))
+	r.consumed += int64(n)
 	for n > 0 {
 		c := r.segs[0]
 		k := min(n, c.len())
@@ -405,7 +422,12 @@ func (r *Reader) take(n int) []byte {
 	if c := r.segs[0]; n <= c.len() {
 		b := c.buf[c.r : c.r+n : c.r+n]
 		c.shared = true
-		r.skip(n)
+		c.r += n
+		r.buffered -= n
+		r.consumed += int64(n)
+		if c.r == c.w {
+			r.popFront()
+		}
 		return b
 	}
 	b := make([]byte, n)
@@ -426,7 +448,7 @@ func (r *Reader) copyOut(p []byte) int {
 		}
 	}
 	r.buffered -= n
-	r.consumed.Add(int64(n))
+	r.consumed += int64(n)
 	return n
 }
 
@@ -625,9 +647,16 @@ func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
 		}
 	}
 	_, end, err := r.readUntil(ctx, newline)
-	switch err := err.(type) {
-	case nil:
+	if err == nil {
 		return r.take(end), nil
+	}
+	return r.lineEnd(err)
+}
+
+// lineEnd finishes a line read that readUntil could not complete: the end of
+// the stream, the limit, or why it stopped waiting.
+func (r *Reader) lineEnd(err error) ([]byte, error) {
+	switch err := err.(type) {
 	case *IncompleteReadError:
 		if r.buffered > 0 {
 			return r.take(r.buffered), nil
@@ -836,7 +865,7 @@ func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 // AtEOF reports whether the stream has reached EOF and every byte has been
 // read (asyncio's at_eof). It is false after an error.
 func (r *Reader) AtEOF() bool {
-	return r.eofFed.Load() && r.received.Load() == r.consumed.Load()
+	return r.eofFed.Load() && r.received.Load() == r.consumedBytes()
 }
 
 // Lines returns an iterator over the lines of the stream, as asyncio's
@@ -897,6 +926,6 @@ func (r *Reader) Err() error {
 
 // Buffered returns how many bytes have been received but not yet read.
 func (r *Reader) Buffered() int {
-	consumed := r.consumed.Load() // first: it never passes received
+	consumed := r.consumedBytes() // first: it never passes received
 	return int(r.received.Load() - consumed)
 }

@@ -14,7 +14,7 @@ type Stats struct {
 
 // Stats returns the reader's counters (the write fields are zero).
 func (r *Reader) Stats() Stats {
-	consumed := r.consumed.Load() // first: it never passes received
+	consumed := r.consumedBytes() // first: it never passes received
 	received := r.received.Load()
 	return Stats{
 		BytesRead:    received,

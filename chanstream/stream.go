@@ -298,6 +298,17 @@ func (s *Stream) ReadChunk(ctx context.Context, n int) ([]byte, error) { return 
 // ReadLine is Reader.ReadLine.
 func (s *Stream) ReadLine(ctx context.Context) ([]byte, error) { return s.r.ReadLine(ctx) }
 
+// ReadLineView is Reader.ReadLineView.
+func (s *Stream) ReadLineView(ctx context.Context) ([]byte, error) { return s.r.ReadLineView(ctx) }
+
+// ReadExactlyInto is Reader.ReadExactlyInto.
+func (s *Stream) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
+	return s.r.ReadExactlyInto(ctx, p)
+}
+
+// WriteTo is Reader.WriteTo: io.Copy(w, s) uses it.
+func (s *Stream) WriteTo(w io.Writer) (int64, error) { return s.r.WriteTo(w) }
+
 // ReadUntil is Reader.ReadUntil.
 func (s *Stream) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
 	return s.r.ReadUntil(ctx, seps...)

@@ -46,7 +46,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 		return nil, nil, err
 	}
 	release := func() {
-		s.w.gate.unlock()
+		s.w.gate.unlock(0)
 		s.r.end()
 	}
 	s.mu.Lock()
@@ -139,7 +139,7 @@ func (s *Stream) Attach(conn net.Conn, extra map[string]any) error {
 		return ErrClosed
 	}
 	s.start(conn)
-	s.w.gate.unlock()
+	s.w.gate.unlock(0)
 	s.r.end()
 	return nil
 }

@@ -176,7 +176,7 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 	if err := w.lockGate(ctx); err != nil {
 		return 0, err
 	}
-	defer w.gate.unlock()
+	defer w.gate.unlock(0)
 
 	n := 0
 	w.mu.Lock()
