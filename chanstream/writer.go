@@ -173,6 +173,24 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 		default:
 		}
 	}
+	// Fast path: the data fits below the watermark and no other write is
+	// under way (one waiting at the watermark holds the gate), so it can
+	// be queued whole under the queue's lock alone.
+	w.mu.Lock()
+	if err := w.stateErrLocked(); err != nil {
+		w.mu.Unlock()
+		return 0, err
+	}
+	if w.gate.state.Load()&gateBits == gateUnlocked && (w.pending == 0 || w.pending < w.high) && total <= max(w.high-w.pending, minPiece) {
+		for _, p := range bufs {
+			w.enqueueLocked(p)
+		}
+		w.kickLocked()
+		w.mu.Unlock()
+		return total, nil
+	}
+	w.mu.Unlock()
+
 	if err := w.lockGate(ctx); err != nil {
 		return 0, err
 	}
