@@ -43,6 +43,24 @@ func shrinkBuffers(s *Stream, peer *net.TCPConn) {
 	s.Conn().(*net.TCPConn).SetWriteBuffer(4096)
 }
 
+// fillUntilStuck writes until a write stays blocked at the watermark: the
+// kernel's buffers are full and the peer does not read.
+func fillUntilStuck(t *testing.T, s *Stream) {
+	t.Helper()
+	chunk := bytes.Repeat([]byte("f"), 1024)
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := s.WriteContext(ctx, chunk)
+		cancel()
+		if err == context.DeadlineExceeded {
+			return
+		}
+		if err != nil || i > 100000 {
+			t.Fatalf("filling the write side: %v after %d writes", err, i)
+		}
+	}
+}
+
 // eventually polls cond until it holds, failing after 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -329,9 +347,9 @@ func TestStream_CloseUnblocksEveryWaiter(t *testing.T) {
 	ctx := testCtx(t)
 	s, peer := streamPair(t, WithWriteBufferLimits(1<<10, 0))
 	shrinkBuffers(s, peer)
-	// Fill the write side so that Write and Drain block.
-	go s.Write(bytes.Repeat([]byte("x"), 4<<20))
-	eventually(t, "the writer to block", func() bool { return s.Stats().WriteWaits > 0 })
+	// Fill the write side until a write stays stuck, so that Write and
+	// Drain block.
+	fillUntilStuck(t, s)
 	calls := map[string]func() error{
 		"ReadLine":    func() error { _, err := s.ReadLine(ctx); return err },
 		"ReadExactly": func() error { _, err := s.ReadExactly(ctx, 10); return err },
