@@ -26,23 +26,40 @@ func (c *chunk) bytes() []byte   { return c.buf[c.r:c.w] }
 func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
 
-var chunkPool = sync.Pool{New: func() any {
-	return &chunk{buf: make([]byte, chunkSize), pooled: true}
-}}
+// recordChunkSize is the size of the buffers for a TLS connection, whose
+// Read returns one record (at most 16 KiB of plaintext) at a time: a 64 KiB
+// buffer would hold a quarter of that.
+const recordChunkSize = 16*1024 + 512
 
-// getChunk returns an empty chunk whose buffer holds at least n bytes.
+var (
+	chunkPool       = sync.Pool{New: func() any { return &chunk{buf: make([]byte, chunkSize), pooled: true} }}
+	recordChunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, recordChunkSize), pooled: true} }}
+)
+
+// getChunk returns an empty chunk whose buffer holds at least n bytes: a
+// pooled one of chunkSize or recordChunkSize, or one of exactly n bytes.
 func getChunk(n int) *chunk {
-	if n > chunkSize {
+	var c *chunk
+	switch {
+	case n > chunkSize:
 		return &chunk{buf: make([]byte, n)}
+	case n == recordChunkSize:
+		c = recordChunkPool.Get().(*chunk)
+	default:
+		c = chunkPool.Get().(*chunk)
 	}
-	c := chunkPool.Get().(*chunk)
 	c.r, c.w, c.shared = 0, 0, false
 	return c
 }
 
 // putChunk recycles c unless a slice of it was handed out.
 func putChunk(c *chunk) {
-	if c.pooled && !c.shared {
+	if !c.pooled || c.shared {
+		return
+	}
+	if len(c.buf) == recordChunkSize {
+		recordChunkPool.Put(c)
+	} else {
 		chunkPool.Put(c)
 	}
 }

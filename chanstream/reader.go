@@ -743,11 +743,22 @@ func (r *Reader) readChunk(ctx context.Context, n int) ([]byte, error) {
 	if err := r.await(ctx); err != nil {
 		return []byte{}, err
 	}
+	if r.fedByConn && r.segs[0].len() >= min(n, gatherMin) {
+		// The chunk the connection gave is enough: hand it out without
+		// gathering more behind it, which would cost a copy. (How a
+		// connection's data is cut into chunks is up to the network
+		// anyway.)
+		return r.take(min(n, r.segs[0].len())), nil
+	}
 	if r.buffered < n {
 		r.drain() // as asyncio, return all there is, up to n
 	}
 	return r.take(min(n, r.buffered)), nil
 }
+
+// gatherMin is how much data from a connection ReadChunk returns from one
+// chunk rather than gather more.
+const gatherMin = 4096
 
 // await waits until at least one byte is buffered. At the end of the stream
 // it returns io.EOF or the error that ended it.

@@ -85,8 +85,12 @@ func (s *Stream) start(conn net.Conn) {
 func (s *Stream) readPump(a *attachment) {
 	defer close(a.readDone)
 	r := s.r
+	size := chunkSize
+	if _, ok := a.conn.(tlsConn); ok {
+		size = recordChunkSize
+	}
 	for {
-		c := getChunk(chunkSize)
+		c := getChunk(size)
 		n, err := a.conn.Read(c.buf)
 		c.w = n
 		if n == 0 || r.closed.Load() {
