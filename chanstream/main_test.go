@@ -3,11 +3,10 @@ package chanstream
 import (
 	"context"
 	"net"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/internal/testnet"
 	"go.uber.org/goleak"
 )
 
@@ -24,52 +23,10 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // socketPair returns the two ends of a socketpair(2) as net.Conns.
-func socketPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]net.Conn, 2)
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "socketpair")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	return conns[0], conns[1]
-}
+func socketPair(t testing.TB) (net.Conn, net.Conn) { return testnet.SocketPair(t) }
 
 // tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	accepted := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		accepted <- result{c, err}
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := <-accepted
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	return client.(*net.TCPConn), res.c.(*net.TCPConn)
-}
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) { return testnet.TCPPair(t) }
 
 // closeStream closes s and waits for it, failing the test if that takes too
 // long.

@@ -935,12 +935,23 @@ func TestReader_ConcurrentReadLinesGetWholeLines(t *testing.T) {
 		}
 		r.FeedEOF()
 	}()
+	seen := linesFromTwoReaders(t, func() ([]byte, error) { return r.ReadLine(ctx) }, 7)
+	if len(seen) != n {
+		t.Fatalf("%d distinct lines; want %d", len(seen), n)
+	}
+}
+
+// linesFromTwoReaders calls readLine from two goroutines until it fails and
+// returns the set of lines they got, checking that each is whole (width
+// bytes, "\n" last) and that none came twice.
+func linesFromTwoReaders(t *testing.T, readLine func() ([]byte, error), width int) map[string]bool {
+	t.Helper()
 	results := make(chan []string, 2)
 	for g := 0; g < 2; g++ {
 		go func() {
 			var lines []string
 			for {
-				line, err := r.ReadLine(ctx)
+				line, err := readLine()
 				if err != nil {
 					break
 				}
@@ -952,15 +963,13 @@ func TestReader_ConcurrentReadLinesGetWholeLines(t *testing.T) {
 	seen := make(map[string]bool)
 	for g := 0; g < 2; g++ {
 		for _, l := range <-results {
-			if len(l) != 7 || l[6] != '\n' || seen[l] {
+			if len(l) != width || l[width-1] != '\n' || seen[l] {
 				t.Fatalf("bad or repeated line %q", l)
 			}
 			seen[l] = true
 		}
 	}
-	if len(seen) != n {
-		t.Fatalf("%d distinct lines; want %d", len(seen), n)
-	}
+	return seen
 }
 
 func TestReader_WaitingForTheGateHonoursCtx(t *testing.T) {

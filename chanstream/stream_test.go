@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chanstream/chanstream/internal/testnet"
 )
 
 // Tests of streams over real sockets: socketpair(2) and loopback TCP.
@@ -61,17 +63,8 @@ func fillUntilStuck(t *testing.T, s *Stream) {
 	}
 }
 
-// eventually polls cond until it holds, failing after 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// eventually is testnet.Eventually.
+func eventually(t *testing.T, what string, cond func() bool) { testnet.Eventually(t, what, cond) }
 
 // returnsWithin runs f and fails if it has not returned within d.
 func returnsWithin[T any](t *testing.T, d time.Duration, f func() T) T {
@@ -455,29 +448,7 @@ func TestStream_ConcurrentReadLinesGetWholeLines(t *testing.T) {
 		peer.Write(b.Bytes())
 		peer.CloseWrite()
 	}()
-	results := make(chan []string, 2)
-	for g := 0; g < 2; g++ {
-		go func() {
-			var lines []string
-			for {
-				line, err := s.ReadLine(ctx)
-				if err != nil {
-					break
-				}
-				lines = append(lines, string(line))
-			}
-			results <- lines
-		}()
-	}
-	seen := make(map[string]bool)
-	for g := 0; g < 2; g++ {
-		for _, l := range <-results {
-			if len(l) != 9 || seen[l] {
-				t.Fatalf("bad or repeated line %q", l)
-			}
-			seen[l] = true
-		}
-	}
+	seen := linesFromTwoReaders(t, func() ([]byte, error) { return s.ReadLine(ctx) }, 9)
 	if len(seen) != n {
 		t.Fatalf("%d lines; want %d", len(seen), n)
 	}

@@ -49,7 +49,7 @@ func (f Family) String() string {
 // with network "ip".
 type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
-// settings are dial's own settings, kept in opt.Settings under settingsKey.
+// settings are dial's own settings, kept in opt.Settings by layer.
 type settings struct {
 	tls              *tls.Config
 	tlsSet           bool
@@ -64,17 +64,14 @@ type settings struct {
 	dialer           *net.Dialer
 }
 
-type settingsKey struct{}
-
 func newSettings() *settings {
 	return &settings{handshakeTimeout: DefaultTLSHandshakeTimeout, shutdownTimeout: DefaultTLSShutdownTimeout, interleave: -1}
 }
 
-func dialOption(name string, apply func(*settings)) Option {
-	return opt.New(name, opt.Dial, func(s *opt.Settings) {
-		apply(opt.ExtValue(s, settingsKey{}, newSettings))
-	})
-}
+// layer holds this package's settings among the options.
+var layer = opt.Layer[settings]{Scope: opt.Dial, New: newSettings}
+
+func dialOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
 
 // WithTLS makes the connection TLS from the start (asyncio's ssl=). A nil
 // config means a default one: the system's roots, and the host name from the
@@ -181,7 +178,7 @@ func newConfig(opts []Option) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
-	c := config{settings: *opt.ExtValue(&all, settingsKey{}, newSettings)}
+	c := config{settings: *layer.Get(&all)}
 	c.stream = opt.Filter(opt.Stream, opts)
 	if err := chanstream.CheckOptions(c.stream...); err != nil {
 		return c, err

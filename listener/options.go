@@ -36,8 +36,6 @@ type settings struct {
 	firstByteTimeout time.Duration
 }
 
-type settingsKey struct{}
-
 // unset marks a number no option has set.
 const unset = math.MinInt
 
@@ -54,11 +52,10 @@ func newSettings() *settings {
 	}
 }
 
-func listenOption(name string, apply func(*settings)) Option {
-	return opt.New(name, opt.Listen, func(s *opt.Settings) {
-		apply(opt.ExtValue(s, settingsKey{}, newSettings))
-	})
-}
+// layer holds this package's settings among the options.
+var layer = opt.Layer[settings]{Scope: opt.Listen, New: newSettings}
+
+func listenOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
 
 // WithTLS serves TLS (asyncio's ssl=): every accepted connection does the
 // server handshake, bounded by the handshake timeout, before its handler
@@ -153,7 +150,7 @@ func newConfig(opts []Option) (config, error) {
 	if err != nil {
 		return config{}, fmt.Errorf("listener: %w", err)
 	}
-	c := config{settings: *opt.ExtValue(&all, settingsKey{}, newSettings)}
+	c := config{settings: *layer.Get(&all)}
 	c.stream = opt.Filter(opt.Stream, opts)
 	if err := chanstream.CheckOptions(c.stream...); err != nil {
 		return c, err

@@ -108,17 +108,8 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testnet.Eventually.
+func eventually(t *testing.T, what string, cond func() bool) { testnet.Eventually(t, what, cond) }
 
 func TestServer_EchoesAndReportsAddrs(t *testing.T) {
 	srv := serve(t, "tcp", "127.0.0.1:0", echo, chanstream.WithLimit(1024))

@@ -30,17 +30,14 @@ type settings struct {
 	shutdownTimeout  time.Duration
 }
 
-type settingsKey struct{}
-
 func newSettings() *settings {
 	return &settings{handshakeTimeout: DefaultHandshakeTimeout, shutdownTimeout: DefaultShutdownTimeout}
 }
 
-func upgradeOption(name string, apply func(*settings)) Option {
-	return opt.New(name, opt.Upgrade, func(s *opt.Settings) {
-		apply(opt.ExtValue(s, settingsKey{}, newSettings))
-	})
-}
+// layer holds this package's settings among the options.
+var layer = opt.Layer[settings]{Scope: opt.Upgrade, New: newSettings}
+
+func upgradeOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
 
 // WithServerName sets the name the server's certificate is checked against
 // and sent in SNI (asyncio's server_hostname). It overrides cfg.ServerName.
@@ -68,7 +65,7 @@ func newSettingsFrom(opts []Option) (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsupgrade: %w", err)
 	}
-	s := opt.ExtValue(&all, settingsKey{}, newSettings)
+	s := layer.Get(&all)
 	switch {
 	case s.handshakeTimeout <= 0:
 		return nil, fmt.Errorf("tlsupgrade: WithHandshakeTimeout(%v): must be positive", s.handshakeTimeout)

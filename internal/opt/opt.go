@@ -66,16 +66,31 @@ type Settings struct {
 	Ext map[any]any
 }
 
-// ExtValue returns the extension value stored under key, creating it with
-// newValue on first use.
-func ExtValue[T any](s *Settings, key any, newValue func() *T) *T {
+// Layer describes the settings a package above the core keeps in
+// Settings.Ext: the scope its options apply to and how to make its settings
+// with their defaults. The zero T pointer's type is the key.
+type Layer[T any] struct {
+	Scope Scope
+	New   func() *T
+}
+
+// Option returns an option of the layer called name that applies apply to
+// the layer's settings.
+func (l Layer[T]) Option(name string, apply func(*T)) Option {
+	return New(name, l.Scope, func(s *Settings) { apply(l.Get(s)) })
+}
+
+// Get returns the layer's settings in s, made with their defaults on first
+// use.
+func (l Layer[T]) Get(s *Settings) *T {
+	key := (*T)(nil)
 	if s.Ext == nil {
 		s.Ext = make(map[any]any)
 	}
 	if v, ok := s.Ext[key]; ok {
 		return v.(*T)
 	}
-	v := newValue()
+	v := l.New()
 	s.Ext[key] = v
 	return v
 }
