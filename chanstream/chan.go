@@ -47,8 +47,8 @@ func (r *Reader) startReceiver(ctx context.Context, read func(context.Context) (
 	c := make(chan []byte)
 	rc := &Receiver{C: c, stop: cancel, done: make(chan struct{})}
 	r.helpers.Go(func() {
+		defer close(c) // last: Err is ready by the time C is closed
 		defer close(rc.done)
-		defer close(c)
 		rc.err = r.deliver(ctx, c, read)
 	}, nil)
 	return rc

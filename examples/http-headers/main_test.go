@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +20,26 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// processDir lives as long as the test process: Go reads the system's roots
+// once per process, so the authority's file must outlive any one test.
+var processDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "http-headers-test")
+	if err != nil {
+		panic(err)
+	}
+	processDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // withoutDate drops the Date header, which changes from one second to the
 // next.
@@ -64,9 +86,22 @@ func TestHTTPHeaders_AgainstPythonHTTPServer(t *testing.T) {
 	compare(t, "http://127.0.0.1:"+m[1]+"/missing/page.html")
 }
 
+var (
+	certsOnce sync.Once
+	certs     *testnet.TLS
+	caFile    string
+)
+
 func TestHTTPHeaders_HTTPS(t *testing.T) {
-	certs := testnet.NewTLS(t, "localhost", "127.0.0.1")
-	caFile := certs.WriteCAFile(t)
+	// Go reads the system's roots once per process, so every run of this
+	// test (go test -count=N) must present the same authority.
+	certsOnce.Do(func() {
+		certs = testnet.NewTLS(t, "localhost", "127.0.0.1")
+		caFile = filepath.Join(processDir, "ca.pem")
+		if err := os.WriteFile(caFile, certs.CAPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Setenv("SSL_CERT_FILE", caFile) // the example checks against the system's roots
 	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
 	srv := &http.Server{

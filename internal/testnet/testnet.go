@@ -131,11 +131,15 @@ type TLS struct {
 func (x *TLS) WriteCAFile(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.CA.Raw})
-	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+	if err := os.WriteFile(path, x.CAPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// CAPEM returns the authority's certificate as PEM.
+func (x *TLS) CAPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.CA.Raw})
 }
 
 // NewTLS makes a certificate authority and a server certificate for hosts
