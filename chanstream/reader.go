@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/internal/group"
+	"github.com/chanstream/chanstream/internal/hooks"
 )
 
 // chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
@@ -87,6 +88,10 @@ type Reader struct {
 	helpers group.Group // goroutines behind Chunks and LineChan
 
 	waitHook func() // tests: runs just before a read blocks for data
+}
+
+func init() {
+	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
 }
 
 // NewReader returns a standalone Reader fed by hand with Feed, FeedEOF and

@@ -1,0 +1,145 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/testnet"
+	"go.uber.org/goleak"
+)
+
+// childEnv names the role a re-executed test binary plays (see children).
+const childEnv = "CHANSTREAM_RELIABILITY_CHILD"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		child, ok := children[role]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "unknown child role", role)
+			os.Exit(2)
+		}
+		if err := child(); err != nil {
+			fmt.Fprintln(os.Stderr, role+":", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// children are the programs the tests run in a subprocess, by role.
+var children = map[string]func() error{}
+
+// figure logs a measured figure for docs/reliability.md.
+func figure(t testing.TB, scenario int, format string, args ...any) {
+	t.Helper()
+	t.Logf("FIGURE %02d "+format, append([]any{scenario}, args...)...)
+}
+
+func heavy(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("heavy scenario: skipped with -short (.ci/run runs it)")
+	}
+}
+
+func scale(t *testing.T) {
+	t.Helper()
+	heavy(t)
+	if raceEnabled {
+		t.Skip("scale scenario: skipped under -race; .ci/run runs it in its own step without -race")
+	}
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context { return testnet.Ctx(t, d) }
+
+// streams returns our stream over one end of a loopback TCP connection and
+// the raw other end, both closed when the test ends.
+func streams(t *testing.T, opts ...chanstream.Option) (*chanstream.Stream, *net.TCPConn) {
+	t.Helper()
+	ours, peer := testnet.TCPPair(t)
+	s := chanstream.NewStream(ours, opts...)
+	t.Cleanup(func() {
+		s.Abort()
+		peer.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.WaitClosed(ctx)
+	})
+	return s, peer
+}
+
+// heapBytes reads the bytes of live and not yet swept heap objects, without
+// stopping the world.
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// peakHeap samples the heap every millisecond until stop is closed and
+// returns the highest figure seen.
+func peakHeap(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		peak := heapBytes()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				peak = max(peak, heapBytes())
+			case <-stop:
+				out <- max(peak, heapBytes())
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// settledHeap runs the GC until the heap stops shrinking and returns it.
+func settledHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	return heapBytes()
+}
+
+// fdCount counts this process's open file descriptors.
+func fdCount(t testing.TB) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count descriptors: %v", err)
+	}
+	return len(entries)
+}
+
+// settle waits until the goroutine and descriptor counts are back at or
+// below before (helpers and timers take a moment to end), and reports them.
+func settle(t *testing.T, goroutinesBefore, fdsBefore int) (goroutines, fds int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		goroutines, fds = runtime.NumGoroutine(), fdCount(t)
+		if goroutines <= goroutinesBefore && fds <= fdsBefore {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d (before %d), descriptors %d (before %d)", goroutines, goroutinesBefore, fds, fdsBefore)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
+
+func kib(b float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", b/1024), ".0") + " KiB" }
