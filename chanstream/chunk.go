@@ -26,40 +26,56 @@ func (c *chunk) bytes() []byte   { return c.buf[c.r:c.w] }
 func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
 
+// smallChunkSize is the size of the buffers the read pump uses when the
+// reader's limit is small (the default): two of them make the limit, which
+// keeps what a stream holds for a reader that is not reading near
+// 2 × limit.
+const smallChunkSize = 32 * 1024
+
+// readChunkSize returns the size of the read pump's buffers for a reader
+// with the given limit.
+func readChunkSize(limit int) int {
+	if limit < 2*chunkSize {
+		return smallChunkSize
+	}
+	return chunkSize
+}
+
 // recordChunkSize is the size of the buffers for a TLS connection, whose
 // Read returns one record (at most 16 KiB of plaintext) at a time: a 64 KiB
 // buffer would hold a quarter of that.
 const recordChunkSize = 16*1024 + 512
 
-var (
-	chunkPool       = sync.Pool{New: func() any { return &chunk{buf: make([]byte, chunkSize), pooled: true} }}
-	recordChunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, recordChunkSize), pooled: true} }}
-)
+// chunkPools holds the buffers of each pooled size.
+var chunkPools = map[int]*sync.Pool{
+	chunkSize:       newChunkPool(chunkSize),
+	smallChunkSize:  newChunkPool(smallChunkSize),
+	recordChunkSize: newChunkPool(recordChunkSize),
+}
+
+func newChunkPool(size int) *sync.Pool {
+	return &sync.Pool{New: func() any { return &chunk{buf: make([]byte, size), pooled: true} }}
+}
 
 // getChunk returns an empty chunk whose buffer holds at least n bytes: a
-// pooled one of chunkSize or recordChunkSize, or one of exactly n bytes.
+// pooled one when n is one of the pooled sizes (or less than chunkSize),
+// else one of exactly n bytes.
 func getChunk(n int) *chunk {
-	var c *chunk
-	switch {
-	case n > chunkSize:
+	if n > chunkSize {
 		return &chunk{buf: make([]byte, n)}
-	case n == recordChunkSize:
-		c = recordChunkPool.Get().(*chunk)
-	default:
-		c = chunkPool.Get().(*chunk)
 	}
+	pool, ok := chunkPools[n]
+	if !ok {
+		pool = chunkPools[chunkSize]
+	}
+	c := pool.Get().(*chunk)
 	c.r, c.w, c.shared = 0, 0, false
 	return c
 }
 
 // putChunk recycles c unless a slice of it was handed out.
 func putChunk(c *chunk) {
-	if !c.pooled || c.shared {
-		return
-	}
-	if len(c.buf) == recordChunkSize {
-		recordChunkPool.Put(c)
-	} else {
-		chunkPool.Put(c)
+	if c.pooled && !c.shared {
+		chunkPools[len(c.buf)].Put(c)
 	}
 }

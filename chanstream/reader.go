@@ -16,7 +16,7 @@ import (
 
 // chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
 // connection's reader the bytes waiting there stay near the limit (with the
-// default limit, one chunk), and the Reader itself holds at most about
+// default limit, two chunks of 32 KiB), and the Reader itself holds at most about
 // another limit while it looks for a separator. A standalone Reader is fed
 // by its owner, who already holds the data: it may queue more before Feed
 // blocks.
@@ -24,7 +24,7 @@ func chunkQueue(limit int, fedByConn bool) int {
 	if !fedByConn {
 		return maxChunkQueue
 	}
-	return min(max(1, limit/chunkSize), maxChunkQueue)
+	return min(max(1, limit/readChunkSize(limit)), maxChunkQueue)
 }
 
 const maxChunkQueue = 16

@@ -10,6 +10,11 @@ type Stats struct {
 	WriteBuffered int   // bytes queued but not yet written
 	WriteWaits    int64 // times a write waited at the high watermark
 	LimitErrors   int64 // LimitOverrunErrors returned by ReadUntil and ReadLine
+
+	// ReadPaused reports that the read pump is holding back because the
+	// chunk channel is full (asyncio's paused transport): the reader, not
+	// the peer, is behind.
+	ReadPaused bool
 }
 
 // Stats returns the reader's counters (the write fields are zero).
@@ -20,6 +25,7 @@ func (r *Reader) Stats() Stats {
 		BytesRead:    received,
 		ReadBuffered: int(received - consumed),
 		LimitErrors:  r.limitErrors.Load(),
+		ReadPaused:   r.roomWaiters.Load() > 0,
 	}
 }
 

@@ -85,7 +85,7 @@ func (s *Stream) start(conn net.Conn) {
 func (s *Stream) readPump(a *attachment) {
 	defer close(a.readDone)
 	r := s.r
-	size := chunkSize
+	size := readChunkSize(r.limit)
 	if _, ok := a.conn.(tlsConn); ok {
 		size = recordChunkSize
 	}

@@ -196,8 +196,8 @@ func (c *conn) bytesRead() int64 {
 }
 
 // idle reports whether the peer has sent nothing since the last look. A
-// connection with unread data is not idle: its handler is behind, and the
-// read pump may be waiting for it rather than for the peer.
+// connection whose read pump is paused is not idle: its handler is behind,
+// and the pump waits for it rather than for the peer.
 func (c *conn) idle() bool {
 	c.mu.Lock()
 	s := c.stream
@@ -208,7 +208,7 @@ func (c *conn) idle() bool {
 	st := s.Stats()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st.BytesRead != c.lastRead || st.ReadBuffered > 0 {
+	if st.BytesRead != c.lastRead || st.ReadPaused {
 		c.lastRead = st.BytesRead
 		return false
 	}

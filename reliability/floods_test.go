@@ -1,0 +1,204 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/listener"
+)
+
+// Scenario 8: 1 GiB without a newline into a ReadLine loop.
+//
+// The heap figures of scenarios 8 and 9 hold without the race detector:
+// under it, sync.Pool drops recycled buffers on purpose, and the garbage
+// counts until the next GC.
+func TestScenario08_GiBWithoutNewline(t *testing.T) {
+	heavy(t)
+	for _, limit := range []int{chanstream.DefaultLimit, 1 << 20} {
+		ctx := ctxFor(t, 120*time.Second)
+		s, peer := streams(t, chanstream.WithLimit(limit))
+		block := bytes.Repeat([]byte("x"), 1<<20)
+		baseline := settledHeap()
+		stop := make(chan struct{})
+		peak := peakHeap(stop)
+		go func() {
+			for i := 0; i < 1024; i++ {
+				if _, err := peer.Write(block); err != nil {
+					return
+				}
+			}
+			peer.Write([]byte("\nnext line\n"))
+		}()
+		_, err := s.ReadLine(ctx)
+		if !errors.Is(err, chanstream.ErrLimitOverrun) {
+			t.Fatalf("limit %d: ReadLine on the flood = %v; want ErrLimitOverrun", limit, err)
+		}
+		// Resynchronise: skip the rest of the over-long line without
+		// holding it.
+		skipped, err := s.DiscardUntil(ctx, []byte("\n"))
+		if err != nil {
+			t.Fatalf("limit %d: DiscardUntil = %v", limit, err)
+		}
+		line, err := s.ReadLine(ctx)
+		close(stop)
+		growth := int64(<-peak) - int64(baseline)
+		if err != nil || string(line) != "next line\n" {
+			t.Fatalf("limit %d: after the flood: %d bytes, %v", limit, len(line), err)
+		}
+		if growth > int64(4*limit) && !raceEnabled {
+			t.Errorf("limit %d: the heap grew by %d bytes; want under 4 × limit", limit, growth)
+		}
+		if st := s.Stats(); st.LimitErrors != 1 || st.BytesRead != 1<<30+11 {
+			t.Errorf("limit %d: Stats = %+v", limit, st)
+		}
+		figure(t, 8, "1 GiB with no newline, limit %s: ErrLimitOverrun, DiscardUntil skipped %d bytes without holding them, the next line read fine; peak heap growth %s (4 × limit = %s)", kib(float64(limit)), skipped, kib(float64(max(growth, 0))), kib(float64(4*limit)))
+	}
+}
+
+// Scenario 9: one 256 MiB Write to a slow reader.
+func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
+	heavy(t)
+	const high, low = 64 << 10, 16 << 10
+	ctx := ctxFor(t, 120*time.Second)
+	s, peer := streams(t, chanstream.WithWriteBufferLimits(high, low))
+	payload := make([]byte, 256<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	baseline := settledHeap()
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	var received int64
+	var mismatch atomic.Bool
+	readDone := make(chan struct{})
+	go func() { // a slow reader: 256 KiB, then a pause
+		defer close(readDone)
+		buf := make([]byte, 256<<10)
+		for received < int64(len(payload)) {
+			n, err := io.ReadFull(peer, buf[:min(len(buf), len(payload)-int(received))])
+			if !bytes.Equal(buf[:n], payload[received:received+int64(n)]) {
+				mismatch.Store(true)
+			}
+			received += int64(n)
+			if err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	n, err := s.WriteContext(ctx, payload)
+	if err != nil || n != len(payload) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	<-readDone
+	took := time.Since(start)
+	close(stop)
+	growth := int64(<-peak) - int64(baseline)
+	if received != int64(len(payload)) || mismatch.Load() {
+		t.Fatalf("the reader got %d bytes (mismatch %v)", received, mismatch.Load())
+	}
+	if growth > 4<<20 && !raceEnabled {
+		t.Errorf("the heap grew by %d bytes during a 256 MiB Write; want it near the %d B watermark", growth, high)
+	}
+	figure(t, 9, "one 256 MiB Write to a reader taking 256 KiB per ms: all of it arrived intact in %v; peak heap growth %s (high watermark %s; the payload itself is not copied)", took.Round(time.Millisecond), kib(float64(max(growth, 0))), kib(high))
+}
+
+// Scenario 10: slowloris. 2,000 connections send one byte a second; the idle
+// timeout evicts them while a normal client is served.
+func TestScenario10_Slowloris(t *testing.T) {
+	heavy(t)
+	const conns = 2000
+	srv, err := listener.Listen(ctxFor(t, 10*time.Second), "tcp", "127.0.0.1:0", func(ctx context.Context, s *chanstream.Stream) {
+		for line, err := range s.Lines(ctx) {
+			if err != nil {
+				return
+			}
+			s.Write(line)
+		}
+	}, listener.WithIdleTimeout(500*time.Millisecond), listener.WithBacklog(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		srv.WaitClosed(ctx)
+	}()
+	addr := srv.Addrs()[0].String()
+
+	ctx, stopLoris := context.WithCancel(context.Background())
+	var loris sync.WaitGroup
+	var evicted atomic.Int64
+	for i := 0; i < conns; i++ {
+		loris.Add(1)
+		go func() {
+			defer loris.Done()
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for {
+				if _, err := c.Write([]byte("G")); err != nil {
+					evicted.Add(1)
+					return
+				}
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					return
+				}
+				// An evicted connection reads EOF or a reset.
+				c.SetReadDeadline(time.Now().Add(time.Millisecond))
+				if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					evicted.Add(1)
+					return
+				}
+			}
+		}()
+	}
+	// A normal client, meanwhile.
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var latencies []time.Duration
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		start := time.Now()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("normal request\n"))
+		if line, err := br.ReadString('\n'); err != nil || line != "normal request\n" {
+			t.Fatalf("the normal client: %q, %v", line, err)
+		}
+		latencies = append(latencies, time.Since(start))
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := srv.Stats()
+	stopLoris()
+	loris.Wait()
+	slices.Sort(latencies)
+	p50, p99 := latencies[len(latencies)/2], latencies[len(latencies)*99/100]
+	if st.Evicted < conns*9/10 {
+		t.Fatalf("%d of %d slowloris connections evicted", st.Evicted, conns)
+	}
+	if p99 > 200*time.Millisecond {
+		t.Errorf("the normal client's p99 latency was %v under slowloris", p99)
+	}
+	figure(t, 10, "%d connections sending 1 byte/s, idle timeout 500 ms: %d evicted within 3 s; a normal client meanwhile: %d round trips, p50 %v, p99 %v", conns, st.Evicted, len(latencies), p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+}
