@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,3 +145,22 @@ func settle(t *testing.T, goroutinesBefore, fdsBefore int) (goroutines, fds int)
 func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
 
 func kib(b float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", b/1024), ".0") + " KiB" }
+
+// syncBuffer is a bytes.Buffer safe to fill from one goroutine and read
+// from another (a child process's output).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
