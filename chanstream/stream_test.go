@@ -543,9 +543,26 @@ func TestStream_ReadDeadlineAsNetConn(t *testing.T) {
 func TestStream_WriteDeadlineFailsABlockedWrite(t *testing.T) {
 	s, peer := streamPair(t, WithWriteBufferLimits(1<<10, 0))
 	shrinkBuffers(s, peer)
-	s.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	n, err := s.Write(bytes.Repeat([]byte("x"), 16<<20))
-	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= 16<<20 {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.Write(bytes.Repeat([]byte("x"), 16<<20))
+		done <- result{n, err}
+	}()
+	// Once the Write is held at the watermark, a deadline that passes
+	// fails it with what it queued so far.
+	eventually(t, "the Write waits at the watermark", func() bool { return s.Stats().WriteWaits > 0 })
+	s.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	var r result
+	select {
+	case r = <-done:
+	case <-testCtx(t).Done():
+		t.Fatal("the deadline did not fail the blocked Write")
+	}
+	if n, err := r.n, r.err; !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= 16<<20 {
 		t.Fatalf("Write past the deadline = %d, %v", n, err)
 	}
 	if err := s.Drain(testCtx(t)); !errors.Is(err, os.ErrDeadlineExceeded) {

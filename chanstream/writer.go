@@ -163,15 +163,8 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 		defer w.mu.Unlock()
 		return 0, w.stateErrLocked()
 	}
-	if w.deadline.expired.Load() {
-		return 0, errDeadline
-	}
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-done:
-			return 0, ctx.Err()
-		default:
-		}
+	if err := w.doneErr(ctx); err != nil {
+		return 0, err
 	}
 	// Fast path: the data fits below the watermark and no other write is
 	// under way (one waiting at the watermark holds the gate), so it can
@@ -223,6 +216,34 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 }
 
 // lockGate waits for the writers' gate.
+// doneErr reports why a write cannot start because its deadline passed or
+// its ctx is done; a closed or broken writer says so first, whatever the ctx,
+// as reads do.
+func (w *Writer) doneErr(ctx context.Context) error {
+	expired := w.deadline.expired.Load()
+	if !expired {
+		done := ctx.Done()
+		if done == nil {
+			return nil
+		}
+		select {
+		case <-done:
+		default:
+			return nil
+		}
+	}
+	w.mu.Lock()
+	err := w.stateErrLocked()
+	w.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case expired:
+		return errDeadline
+	}
+	return ctx.Err()
+}
+
 func (w *Writer) lockGate(ctx context.Context) error {
 	if w.gate.tryLock() {
 		return nil

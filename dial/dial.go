@@ -371,6 +371,9 @@ func (c *config) dialUnix(ctx context.Context, path string) (net.Conn, error) {
 	if c.family != FamilyAny {
 		return nil, &Error{Op: "address", Net: "unix", Addr: path, Err: fmt.Errorf("WithFamily(%v) on a Unix socket", c.family)}
 	}
+	if err := opt.CheckUnixPath(path); err != nil {
+		return nil, &Error{Op: "address", Net: "unix", Addr: path, Err: err}
+	}
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, &Error{Op: "connect", Net: "unix", Addr: path, Err: err, timeout: isTimeout(err)}

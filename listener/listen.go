@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/chanstream/chanstream/internal/opt"
 )
 
 // control sets the socket options of a listening socket before it binds.
@@ -103,17 +105,11 @@ func (c *config) listenTCP(ctx context.Context, network, address string) ([]net.
 	return lns, nil
 }
 
-// maxUnixPath is the longest path a sockaddr_un holds on Linux.
-const maxUnixPath = 107
-
 // listenUnix listens on a Unix socket. It removes a stale socket file first
 // and returns the function that removes the file at Close.
 func (c *config) listenUnix(ctx context.Context, path string) (net.Listener, func(), error) {
-	if path == "" {
-		return nil, nil, errors.New("listener: empty Unix socket path")
-	}
-	if len(path) > maxUnixPath {
-		return nil, nil, fmt.Errorf("listener: Unix socket path too long (%d bytes; at most %d): %s", len(path), maxUnixPath, path)
+	if err := opt.CheckUnixPath(path); err != nil {
+		return nil, nil, fmt.Errorf("listener: %w", err)
 	}
 	abstract := path[0] == '@'
 	if !abstract {

@@ -79,6 +79,21 @@ func streams(t *testing.T, opts ...chanstream.Option) (*chanstream.Stream, *net.
 	return s, peer
 }
 
+// stuck waits until s's writer is held at its high watermark with the
+// kernel's buffers full: nothing more has been written for 200 ms.
+func stuck(t *testing.T, s *chanstream.Stream) {
+	t.Helper()
+	last, since := int64(-1), time.Now()
+	testnet.Eventually(t, "the writer is stuck at the watermark", func() bool {
+		st := s.Stats()
+		if st.BytesWritten != last || st.WriteBuffered == 0 {
+			last, since = st.BytesWritten, time.Now()
+			return false
+		}
+		return time.Since(since) > 200*time.Millisecond
+	})
+}
+
 // heapBytes reads the bytes of live and not yet swept heap objects, without
 // stopping the world.
 func heapBytes() uint64 {

@@ -1,0 +1,21 @@
+package opt
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MaxUnixPath is the longest path a sockaddr_un holds on Linux.
+const MaxUnixPath = 107
+
+// CheckUnixPath reports why path cannot name a Unix socket, or nil. The
+// kernel would say only "invalid argument" for a path that is too long.
+func CheckUnixPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("empty Unix socket path")
+	case len(path) > MaxUnixPath:
+		return fmt.Errorf("Unix socket path too long (%d bytes; at most %d): %s", len(path), MaxUnixPath, path)
+	}
+	return nil
+}
