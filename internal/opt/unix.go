@@ -13,9 +13,9 @@ const MaxUnixPath = 107
 func CheckUnixPath(path string) error {
 	switch {
 	case path == "":
-		return errors.New("empty Unix socket path")
+		return errors.New("empty unix socket path")
 	case len(path) > MaxUnixPath:
-		return fmt.Errorf("Unix socket path too long (%d bytes; at most %d): %s", len(path), MaxUnixPath, path)
+		return fmt.Errorf("unix socket path too long (%d bytes; at most %d): %s", len(path), MaxUnixPath, path)
 	}
 	return nil
 }
