@@ -95,11 +95,11 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	for open > 0 {
 		select {
 		case line, ok := <-chans[0]:
-			open -= merged(0, line, ok, chans, counts, receivers, forward, out)
+			open -= merged(ctx, 0, line, ok, chans, counts, receivers, forward, out)
 		case line, ok := <-chans[1]:
-			open -= merged(1, line, ok, chans, counts, receivers, forward, out)
+			open -= merged(ctx, 1, line, ok, chans, counts, receivers, forward, out)
 		case line, ok := <-chans[2]:
-			open -= merged(2, line, ok, chans, counts, receivers, forward, out)
+			open -= merged(ctx, 2, line, ok, chans, counts, receivers, forward, out)
 		case <-tick.C:
 			fmt.Fprintf(out, "tick: alpha %d, beta %d, gamma %d\n", counts[0], counts[1], counts[2])
 		case <-ctx.Done():
@@ -123,14 +123,17 @@ func run(ctx context.Context, out io.Writer) (err error) {
 
 // merged handles one receive from source i and reports 1 when the source
 // has ended.
-func merged(i int, line []byte, ok bool, chans []<-chan []byte, counts []int, receivers []*chanstream.Receiver, forward chan<- []byte, out io.Writer) int {
+func merged(ctx context.Context, i int, line []byte, ok bool, chans []<-chan []byte, counts []int, receivers []*chanstream.Receiver, forward chan<- []byte, out io.Writer) int {
 	if !ok {
 		fmt.Fprintf(out, "%s done (%v)\n", sensors[i].name, receivers[i].Err())
 		chans[i] = nil // a nil channel is never ready: stop selecting on it
 		return 1
 	}
 	counts[i]++
-	forward <- line // the line is ours to pass on
+	select {
+	case forward <- line: // the line is ours to pass on
+	case <-ctx.Done(): // WriteFrom has stopped taking lines; the merger's select sees ctx next
+	}
 	return 0
 }
 
