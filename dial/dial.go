@@ -35,7 +35,14 @@ func (e *Error) Error() string {
 	if e.timeout {
 		op += " timed out"
 	}
-	return "dial " + e.Net + " " + e.Addr + ": " + op + ": " + e.Err.Error()
+	cause := e.Err
+	if oe, ok := cause.(*net.OpError); ok && oe.Err != nil {
+		cause = oe.Err // it would repeat "dial tcp address: connect:"
+		if se, ok := cause.(*os.SyscallError); ok && se.Syscall == "connect" {
+			cause = se.Err
+		}
+	}
+	return "dial " + e.Net + " " + e.Addr + ": " + op + ": " + cause.Error()
 }
 
 // Unwrap returns the cause. With several connection attempts, it is the
@@ -242,7 +249,7 @@ func interleave(targets []target, n int) []target {
 // connect makes the connection: to each target in turn, or, with happy
 // eyeballs, in a staggered race.
 func (c *config) connect(ctx context.Context, targets []target) (net.Conn, error) {
-	if c.happyEyeballs <= 0 || len(targets) == 1 {
+	if !c.raceAttempts || len(targets) == 1 {
 		var errs []error
 		for _, t := range targets {
 			conn, err := c.attempt(ctx, t)

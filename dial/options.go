@@ -58,7 +58,8 @@ type settings struct {
 	shutdownTimeout  time.Duration
 	localAddr        string
 	family           Family
-	happyEyeballs    time.Duration // 0: off, attempts one after another
+	happyEyeballs    time.Duration // the stagger, when raceAttempts
+	raceAttempts     bool          // WithHappyEyeballs was given; else attempts one after another
 	interleave       int           // -1: unset
 	lookup           LookupFunc
 	dialer           *net.Dialer
@@ -131,12 +132,14 @@ func WithFamily(f Family) Option {
 // one when the previous fails or delay after it started, whichever is
 // first. The first connection made wins; the other attempts are cancelled
 // and their connections closed. It also sets interleave to 1 unless
-// WithInterleave says otherwise. delay must be positive. Without it,
-// addresses are tried one after another, each to completion, as asyncio
-// does (Go's net.Dialer would instead race IPv6 and IPv4 after 300 ms).
+// WithInterleave says otherwise. delay must not be negative; 0 starts every
+// attempt at once, as asyncio's happy_eyeballs_delay=0 (asyncio recommends
+// 250 ms). Without it, addresses are tried one after another, each to
+// completion, as asyncio does with happy_eyeballs_delay=None (Go's
+// net.Dialer would instead race IPv6 and IPv4 after 300 ms).
 func WithHappyEyeballs(delay time.Duration) Option {
 	return dialOption(fmt.Sprintf("dial.WithHappyEyeballs(%v)", delay), func(s *settings) {
-		s.happyEyeballs = delay
+		s.happyEyeballs, s.raceAttempts = delay, true
 	})
 }
 
@@ -191,7 +194,7 @@ func newConfig(opts []Option) (config, error) {
 	case c.shutdownTimeout <= 0:
 		return c, fmt.Errorf("WithTLSShutdownTimeout(%v): must be positive", c.shutdownTimeout)
 	case c.happyEyeballs < 0:
-		return c, fmt.Errorf("WithHappyEyeballs(%v): must be positive", c.happyEyeballs)
+		return c, fmt.Errorf("WithHappyEyeballs(%v): must not be negative", c.happyEyeballs)
 	case c.interleave < -1:
 		return c, fmt.Errorf("WithInterleave(%d): must not be negative", c.interleave)
 	case c.family < FamilyAny || c.family > FamilyIPv6:
@@ -199,7 +202,7 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.interleave == -1 {
 		c.interleave = 0
-		if c.happyEyeballs > 0 {
+		if c.raceAttempts {
 			c.interleave = 1
 		}
 	}
