@@ -183,7 +183,8 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 		return e
 	}
 	conn := &Conn{Conn: tc, raw: spy, shutdownTimeout: set.shutdownTimeout}
-	if err := s.Attach(conn, map[string]any{"sslcontext": cfg}); err != nil {
+	// asyncio's "socket" stays the transport's socket under TLS.
+	if err := s.Attach(conn, map[string]any{"sslcontext": cfg, "socket": raw}); err != nil {
 		conn.Close()
 		return &Error{Op: "handshake", Err: err}
 	}

@@ -172,6 +172,7 @@ func TestUpgrade_ExtraInfo(t *testing.T) {
 	if _, ok := client.ExtraInfo("ssl_object"); ok {
 		t.Fatal("ssl_object before the upgrade")
 	}
+	plainSocket, _ := client.ExtraInfo("socket")
 	errC, errS := both(func() error { return Client(ctx, client, ccfg) }, func() error { return Server(ctx, server, scfg) })
 	if errC != nil || errS != nil {
 		t.Fatalf("client: %v; server: %v", errC, errS)
@@ -196,6 +197,10 @@ func TestUpgrade_ExtraInfo(t *testing.T) {
 	}
 	if peer, _ := client.ExtraInfo("peername"); peer == nil {
 		t.Fatal("peername lost after the upgrade")
+	}
+	// As asyncio's: the socket under TLS, the same one as before.
+	if sock, _ := client.ExtraInfo("socket"); sock != plainSocket {
+		t.Fatalf("socket after the upgrade = %T %v; want the connection it was before, %T", sock, sock, plainSocket)
 	}
 }
 
