@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -680,4 +681,100 @@ func countFDs(t *testing.T) int {
 		t.Skipf("cannot count descriptors: %v", err)
 	}
 	return len(entries)
+}
+
+// echoOnce answers one line, then returns: the server closes first.
+func echoOnce(ctx context.Context, s *chanstream.Stream) {
+	if line, err := s.ReadLine(ctx); err == nil {
+		s.Write(line)
+	}
+}
+
+// closeFirst serves one exchange on a fresh server at address, whose
+// handler closes first (leaving its side of the connection in TIME_WAIT),
+// and shuts the server down.
+func closeFirst(t *testing.T, address string, opts ...Option) int {
+	t.Helper()
+	srv, err := Listen(testnet.Ctx(t, 10*time.Second), "tcp", address, echoOnce, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialServer(t, srv)
+	if got := exchange(t, c, "once\n"); got != "once\n" {
+		t.Fatal(got)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the handler returned, Read = %v; want EOF", err)
+	}
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	srv.WaitClosed(ctx)
+	return srv.Addrs()[0].(*net.TCPAddr).Port
+}
+
+func TestServer_ReuseAddress(t *testing.T) {
+	// The server closed first, so its end of the connection waits in
+	// TIME_WAIT on the port: a restart binds it only with SO_REUSEADDR,
+	// which is on by default.
+	port := closeFirst(t, "127.0.0.1:0")
+	again := fmt.Sprintf("127.0.0.1:%d", port)
+	if _, err := Listen(testnet.Ctx(t, 10*time.Second), "tcp", again, echo, WithReuseAddress(false)); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Listen without reuse_address next to a TIME_WAIT connection = %v; want EADDRINUSE", err)
+	}
+	srv := serve(t, "tcp", again, echo) // the default: reuse_address on
+	if got := exchange(t, dialServer(t, srv), "again\n"); got != "again\n" {
+		t.Fatal(got)
+	}
+}
+
+func TestServer_FromFile(t *testing.T) {
+	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
+	f, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // f holds its own descriptor
+	srv, err := FromFile(f, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		srv.WaitClosed(ctx)
+	}()
+	if got := exchange(t, dialServer(t, srv), "adopted\n"); got != "adopted\n" {
+		t.Fatal(got)
+	}
+	if _, err := f.Stat(); err == nil {
+		t.Error("FromFile left f open; it documents that it closes it")
+	}
+}
+
+func TestServer_TLSShutdownTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	certs := testnet.NewTLS(t, "127.0.0.1")
+	srv := serve(t, "tcp", "127.0.0.1:0", echoOnce, WithTLS(certs.ServerConfig()), WithTLSShutdownTimeout(timeout))
+	c, err := tls.Dial("tcp", srv.Addrs()[0].String(), certs.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The handler returns after one line; the server sends close_notify
+	// and waits for ours, which never comes (we stop reading): it gives up
+	// after the shutdown timeout and closes the connection.
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "bye\n")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "bye\n" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	start := time.Now()
+	eventually(t, "the connection to close", func() bool { return srv.Stats().Active == 0 })
+	if took := time.Since(start); took < timeout/2 {
+		t.Fatalf("the server closed after %v without waiting for close_notify (timeout %v)", took, timeout)
+	}
 }
