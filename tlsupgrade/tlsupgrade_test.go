@@ -105,6 +105,59 @@ func TestUpgrade_DataInFlightBothWays(t *testing.T) {
 	}
 }
 
+func TestUpgrade_UndrainedWritesAndFullDuplexAfter(t *testing.T) {
+	// Neither side drains before it upgrades: the plain text still queued
+	// must leave before the handshake. Right after the upgrade both sides
+	// send at once, each reading the other's data while its own is in
+	// flight.
+	ctx := testnet.Ctx(t, 20*time.Second)
+	ccfg, scfg := configs(t, 0)
+	client, server := pair(t)
+	up, down := make([]byte, 3<<20), make([]byte, 2<<20)
+	rand.Read(up)
+	rand.Read(down)
+	exchange := func(s *chanstream.Stream, send, want []byte) error {
+		sent := make(chan error, 1)
+		go func() {
+			_, err := s.WriteContext(ctx, send)
+			if err == nil {
+				err = s.Drain(ctx)
+			}
+			sent <- err
+		}()
+		got, err := s.ReadExactly(ctx, len(want))
+		if err := errors.Join(err, <-sent); err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return errors.New("the data differs")
+		}
+		return nil
+	}
+	errC, errS := both(func() error {
+		client.Write([]byte("STARTTLS\r\n")) // not drained
+		if line, err := client.ReadLine(ctx); err != nil || string(line) != "220 go ahead\r\n" {
+			return errors.New("client: bad reply " + string(line))
+		}
+		if err := Client(ctx, client, ccfg); err != nil {
+			return err
+		}
+		return exchange(client, up, down)
+	}, func() error {
+		if line, err := server.ReadLine(ctx); err != nil || string(line) != "STARTTLS\r\n" {
+			return errors.New("server: bad command " + string(line))
+		}
+		server.Write([]byte("220 go ahead\r\n")) // not drained: Server must send it first
+		if err := Server(ctx, server, scfg); err != nil {
+			return err
+		}
+		return exchange(server, down, up)
+	})
+	if errC != nil || errS != nil {
+		t.Fatalf("client: %v; server: %v", errC, errS)
+	}
+}
+
 // corkConn holds back what is written to it until the next write, so that a
 // plain-text line and the ClientHello leave in one segment.
 type corkConn struct {
