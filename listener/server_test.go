@@ -632,13 +632,17 @@ func TestServer_ManyConcurrentConnections(t *testing.T) {
 	}
 	addr := srv.Addrs()[0].String()
 	const n = 2000
-	var wg sync.WaitGroup
+	var wg, echoed sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 200) // connects in flight
+	release := make(chan struct{})
 	for i := 0; i < n; i++ {
 		wg.Add(1)
+		echoed.Add(1)
 		go func() {
 			defer wg.Done()
+			once := sync.OnceFunc(echoed.Done)
+			defer once()
 			sem <- struct{}{}
 			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 			<-sem
@@ -657,9 +661,17 @@ func TestServer_ManyConcurrentConnections(t *testing.T) {
 			got := make([]byte, len(msg))
 			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
 				errs <- fmt.Errorf("connection %d: %v", i, err)
+				return
 			}
+			once()
+			<-release // every connection stays open until all have echoed
 		}()
 	}
+	echoed.Wait()
+	if st := srv.Stats(); st.Active != n {
+		t.Errorf("%d connections open at once; want all %d", st.Active, n)
+	}
+	close(release)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
