@@ -46,7 +46,7 @@ func (r *Reader) startReceiver(ctx context.Context, read func(context.Context) (
 	ctx, cancel := context.WithCancel(ctx)
 	c := make(chan []byte)
 	rc := &Receiver{C: c, stop: cancel, done: make(chan struct{})}
-	r.helpers.Go(func() {
+	r.helperGroup().Go(func() {
 		defer close(c) // last: Err is ready by the time C is closed
 		defer close(rc.done)
 		rc.err = r.deliver(ctx, c, read)
@@ -69,12 +69,16 @@ func (r *Reader) deliver(ctx context.Context, c chan<- []byte, read func(context
 			return err
 		}
 		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
+		r.published = r.consumed
+		if r.sock != nil {
+			r.releaseSocket() // while we wait for the receiver
+		}
 		select {
 		case c <- data:
 		case <-ctx.Done():
 			r.unread(data)
 			return ctx.Err()
-		case <-r.closedCh:
+		case <-r.closedChan():
 			return ErrClosed
 		}
 	}

@@ -1,6 +1,9 @@
 package chanstream
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // chunkSize is the size of the buffers the read pump reads into and Feed
 // copies small pieces into.
@@ -46,15 +49,68 @@ func readChunkSize(limit int) int {
 // buffer would hold a quarter of that.
 const recordChunkSize = 16*1024 + 512
 
-// chunkPools holds the buffers of each pooled size.
-var chunkPools = map[int]*sync.Pool{
-	chunkSize:       newChunkPool(chunkSize),
-	smallChunkSize:  newChunkPool(smallChunkSize),
-	recordChunkSize: newChunkPool(recordChunkSize),
+// A chunkPool holds the buffers of one size: a sync.Pool, and a few spare
+// slots that a goroutine can fill without a call deeper than a
+// compare-and-swap. A read of a socket that finds nothing to read puts its
+// buffer there before it waits, from within the RawConn's callback, where
+// every byte of stack counts (see readpump.go); the next get takes it back.
+type chunkPool struct {
+	size  int
+	pool  sync.Pool
+	spare [4]atomic.Pointer[chunk]
 }
 
-func newChunkPool(size int) *sync.Pool {
-	return &sync.Pool{New: func() any { return &chunk{buf: make([]byte, size), pooled: true} }}
+// chunkPools holds the buffers of each pooled size.
+var chunkPools = [...]*chunkPool{newChunkPool(chunkSize), newChunkPool(smallChunkSize), newChunkPool(recordChunkSize)}
+
+func newChunkPool(size int) *chunkPool {
+	p := &chunkPool{size: size}
+	p.pool.New = func() any { return &chunk{buf: make([]byte, size), pooled: true} }
+	return p
+}
+
+// poolFor returns the pool of buffers of size n; chunkSize's if there is
+// none of that size.
+func poolFor(n int) *chunkPool {
+	for _, p := range chunkPools {
+		if p.size == n {
+			return p
+		}
+	}
+	return chunkPools[0]
+}
+
+// get returns an empty chunk from the pool.
+func (p *chunkPool) get() *chunk {
+	c := p.getSpare()
+	if c == nil {
+		c = p.pool.Get().(*chunk)
+	}
+	c.r, c.w, c.shared = 0, 0, false
+	return c
+}
+
+// getSpare returns an empty chunk from a spare slot, or nil.
+func (p *chunkPool) getSpare() *chunk {
+	for i := range p.spare {
+		if p.spare[i].Load() != nil {
+			if c := p.spare[i].Swap(nil); c != nil {
+				c.r, c.w, c.shared = 0, 0, false
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// putSpare keeps c in a spare slot if one is free, and leaves it to the
+// garbage collector if not.
+func (p *chunkPool) putSpare(c *chunk) {
+	for i := range p.spare {
+		if p.spare[i].CompareAndSwap(nil, c) {
+			return
+		}
+	}
 }
 
 // getChunk returns an empty chunk whose buffer holds at least n bytes: a
@@ -64,18 +120,12 @@ func getChunk(n int) *chunk {
 	if n > chunkSize {
 		return &chunk{buf: make([]byte, n)}
 	}
-	pool, ok := chunkPools[n]
-	if !ok {
-		pool = chunkPools[chunkSize]
-	}
-	c := pool.Get().(*chunk)
-	c.r, c.w, c.shared = 0, 0, false
-	return c
+	return poolFor(n).get()
 }
 
 // putChunk recycles c unless a slice of it was handed out.
 func putChunk(c *chunk) {
 	if c.pooled && !c.shared {
-		chunkPools[len(c.buf)].Put(c)
+		poolFor(len(c.buf)).pool.Put(c)
 	}
 }

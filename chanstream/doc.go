@@ -2,10 +2,14 @@
 //
 // A Stream wraps a net.Conn. A read pump goroutine moves the connection's
 // bytes into a bounded channel of chunks, and a write pump drains a write
-// queue with one writev at a time, so a stream costs two goroutines and
-// holds a bounded amount of memory whatever the peer does: the read pump
-// stops reading once the channel is full, and TCP flow control holds back
-// the peer; a writer blocks once the queued bytes reach the high watermark.
+// queue with one writev at a time, so a stream holds a bounded amount of
+// memory whatever the peer does: the read pump stops reading once the
+// channel is full, and TCP flow control holds back the peer; a writer
+// blocks once the queued bytes reach the high watermark. The pumps run only
+// while there is work for them: on a TCP or Unix socket, a read call that
+// waits for data reads the socket itself, and a Write with nothing queued
+// before it writes to the socket at once, so an idle stream whose reader
+// waits costs no goroutine of its own and holds no buffer.
 //
 // The read methods are asyncio's, with a ctx: ReadChunk is read(n), ReadLine
 // is readline(), ReadUntil is readuntil(), ReadExactly is readexactly(), and

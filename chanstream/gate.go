@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 )
 
@@ -18,7 +19,13 @@ import (
 // its own.
 type gate struct {
 	state atomic.Uint64 // value<<2 | gateUnlocked, gateLocked or gateContended
-	wake  chan struct{} // one token: the lock may be free
+
+	// wake holds one token: the lock may be free. It is made by the first
+	// goroutine that has to wait (under mu), before it marks the gate
+	// contended, so that unlock, which sends only on a contended gate,
+	// finds it.
+	mu   sync.Mutex
+	wake chan struct{}
 }
 
 const (
@@ -28,7 +35,15 @@ const (
 	gateBits      = 3
 )
 
-func newGate() gate { return gate{wake: make(chan struct{}, 1)} }
+// wakeChan returns the wake channel, making it if need be.
+func (g *gate) wakeChan() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wake == nil {
+		g.wake = make(chan struct{}, 1)
+	}
+	return g.wake
+}
 
 func (g *gate) tryLock() bool {
 	s := g.state.Load()
@@ -39,6 +54,7 @@ func (g *gate) tryLock() bool {
 // is closed, or errDeadline when expired is closed; a nil channel never
 // fires.
 func (g *gate) lock(ctx context.Context, closed, expired <-chan struct{}) error {
+	wake := g.wakeChan()
 	for {
 		s := g.state.Load()
 		switch s & gateBits {
@@ -54,7 +70,7 @@ func (g *gate) lock(ctx context.Context, closed, expired <-chan struct{}) error 
 			}
 		}
 		select {
-		case <-g.wake:
+		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-closed:

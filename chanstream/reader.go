@@ -3,6 +3,7 @@ package chanstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"iter"
 	"slices"
@@ -56,42 +57,85 @@ type Reader struct {
 	limit int
 
 	// Producer side: the read pump, or Feed.
-	chunks      chan *chunk
-	room        chan struct{} // one token: the consumer took chunks while a producer waited
+	chunks      atomic.Pointer[chunkChan] // made by newReader, or when a stream's pump first starts (makeChunks)
+	room        chan struct{}             // one token: the consumer took chunks while a producer waited
+	endMu       sync.Mutex                // orders commits against the end of the stream
+	endErr      error                     // endMu; immutable once ended
+	endCh       chan struct{}             // endMu: made when first asked for (endChan), closed by finish
+	tail        *chunk                    // endMu: the chunk Feed sent last, which may take more bytes
 	roomWaiters atomic.Int32
-	endMu       sync.Mutex    // orders commits against the end of the stream
-	ended       bool          // endMu: nothing more will be committed
-	endErr      error         // endMu; immutable once endCh is closed
-	endCh       chan struct{} // closed by finish
-	tail        *chunk        // endMu: the chunk Feed sent last, which may take more bytes
+	endedFlag   atomic.Bool // ended, for reading without endMu
+	ended       bool        // endMu: nothing more will be committed
 	fedByConn   bool
+	atEnd       bool // gate: the end was taken in: no more chunks will come
+	readAhead   bool // gate: the read call's last read of the socket filled its buffer
 
 	// Consumer side, guarded by gate.
 	gate     gate
 	segs     []*chunk // unread bytes, in order
 	buffered int      // bytes in segs
-	atEnd    bool     // the end was taken in: no more chunks will come
 	endSeen  error    // endErr, once atEnd
 	viewed   *chunk   // read through by a view: recycled at the next call
 	scratch  []byte   // holds a view that straddles chunks
 
 	closed   atomic.Bool
-	closedCh chan struct{}
+	eofFed   atomic.Bool // finish(io.EOF) was called
 	closeMu  sync.Mutex
+	closedCh chan struct{} // closeMu: made when first asked for (closedChan), closed by close
 	deadline deadline
 
-	eofFed      atomic.Bool  // finish(io.EOF) was called
 	received    atomic.Int64 // bytes committed by the producer
 	consumed    int64        // gate: bytes taken out by read calls; published by unlocking the gate
+	published   int64        // gate: consumed as last published
 	limitErrors atomic.Int64
 
-	helpers group.Group // goroutines behind Chunks and LineChan
+	helpers atomic.Pointer[group.Group] // goroutines behind Chunks and LineChan; made by the first
+
+	s    *Stream     // the stream whose connection feeds the reader; nil for NewReader
+	sock *attachment // gate: the read call reads this socket itself (see readpump.go)
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
 
+// A chunkChan is a Reader's channel of chunks, behind a pointer so that a
+// stream whose socket is read by its read calls need not make it.
+type chunkChan struct{ ch chan *chunk }
+
+// chunkCh returns the channel of chunks, or nil if it has not been made.
+func (r *Reader) chunkCh() chan *chunk {
+	if cc := r.chunks.Load(); cc != nil {
+		return cc.ch
+	}
+	return nil
+}
+
+// makeChunks makes the channel of chunks if it has not been made. A
+// stream calls it, with its mu held, before it starts a pump.
+func (r *Reader) makeChunks() {
+	if r.chunks.Load() == nil {
+		r.chunks.Store(&chunkChan{ch: make(chan *chunk, chunkQueue(r.limit, r.fedByConn))})
+	}
+}
+
+// helperGroup returns the group of the Receivers' goroutines, making it.
+func (r *Reader) helperGroup() *group.Group {
+	if g := r.helpers.Load(); g != nil {
+		return g
+	}
+	r.helpers.CompareAndSwap(nil, new(group.Group))
+	return r.helpers.Load()
+}
+
 func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
+	hooks.WatchCtx = func(stream any, ctx context.Context) {
+		s := stream.(*Stream)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ctx != s.ctxFor && cancellable(ctx) {
+			s.watchCtxLocked(ctx)
+		}
+	}
 }
 
 // NewReader returns a standalone Reader fed by hand with Feed, FeedEOF and
@@ -103,17 +147,14 @@ func NewReader(opts ...Option) *Reader {
 }
 
 func newReader(cfg config, fedByConn bool) *Reader {
-	return &Reader{
+	r := &Reader{
 		limit:     cfg.limit,
-		chunks:    make(chan *chunk, chunkQueue(cfg.limit, fedByConn)),
-		room:      make(chan struct{}, 1),
-		endCh:     make(chan struct{}),
 		fedByConn: fedByConn,
-		gate:      newGate(),
-		closedCh:  make(chan struct{}),
-		deadline:  newDeadline(),
-		helpers:   group.New(),
 	}
+	if !fedByConn {
+		r.makeChunks()
+	}
+	return r
 }
 
 // Limit returns the reader's buffer limit.
@@ -175,15 +216,22 @@ func (r *Reader) FeedError(err error) {
 
 func (r *Reader) finish(err error) {
 	r.endMu.Lock()
-	defer r.endMu.Unlock()
 	if r.ended {
+		r.endMu.Unlock()
 		return
 	}
 	r.ended, r.endErr, r.tail = true, err, nil
 	if err == io.EOF {
 		r.eofFed.Store(true)
 	}
-	close(r.endCh)
+	r.endedFlag.Store(true)
+	if r.endCh != nil {
+		close(r.endCh)
+	}
+	r.endMu.Unlock()
+	if r.s != nil {
+		r.s.wake() // a read call reading the socket stops
+	}
 }
 
 // commit sends c on the chunk channel, waiting while it is full. It gives up
@@ -195,13 +243,20 @@ func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan str
 		sent, err := r.trySend(c)
 		if !sent && err == nil {
 			// Register as a waiter, then look again, so that a consumer
-			// taking a chunk in between cannot miss us.
+			// taking a chunk in between cannot miss us. The room channel
+			// is made first: signalRoom uses it once it sees a waiter.
+			r.endMu.Lock()
+			if r.room == nil {
+				r.room = make(chan struct{}, 1)
+			}
+			room := r.room
+			r.endMu.Unlock()
 			r.roomWaiters.Add(1)
 			sent, err = r.trySend(c)
 			if !sent && err == nil {
 				select {
-				case <-r.room:
-				case <-r.endCh:
+				case <-room:
+				case <-r.endChan():
 				case <-closed:
 					err = ErrClosed
 				case <-detach:
@@ -236,7 +291,7 @@ func (r *Reader) trySend(c *chunk) (bool, error) {
 	n := int64(c.len())
 	r.received.Add(n)
 	select {
-	case r.chunks <- c:
+	case r.chunkCh() <- c:
 		if !r.fedByConn {
 			r.tail = c
 		}
@@ -267,15 +322,11 @@ func (r *Reader) begin(ctx context.Context) error {
 	if r.deadline.expired.Load() {
 		return errDeadline
 	}
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
+	if err := ctx.Err(); err != nil { // not ctx.Done(), which may make a channel
+		return err
 	}
 	if !r.gate.tryLock() {
-		if err := r.gate.lock(ctx, r.closedCh, r.deadline.done()); err != nil {
+		if err := r.gate.lock(ctx, r.closedChan(), r.deadline.done()); err != nil {
 			return err
 		}
 		if r.closed.Load() {
@@ -296,8 +347,24 @@ func (r *Reader) release() {
 	}
 }
 
-// end ends a read call, publishing the consumed count.
-func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
+// end ends a read call, publishing the consumed count. A read call that
+// read the socket itself gives it up here, once, however many times it
+// waited.
+func (r *Reader) end() {
+	if r.sock != nil {
+		r.releaseSocket()
+	}
+	r.published = r.consumed
+	r.gate.unlock(uint64(r.consumed))
+}
+
+// releaseSocket gives up the socket the read call has been reading.
+func (r *Reader) releaseSocket() {
+	a := r.sock
+	r.sock = nil
+	r.s.leaveSocket(a, r.readAhead)
+	r.readAhead = false
+}
 
 // consumedBytes returns the consumed count last published.
 func (r *Reader) consumedBytes() int64 { return int64(r.gate.value()) }
@@ -349,10 +416,14 @@ func (r *Reader) unread(p []byte) {
 // drain takes in every chunk already waiting, without blocking, and reports
 // whether there was any.
 func (r *Reader) drain() bool {
+	ch := r.chunkCh()
+	if len(ch) == 0 {
+		return false // most often, on a socket read in the reader's goroutine
+	}
 	got := false
 	for {
 		select {
-		case c := <-r.chunks:
+		case c := <-ch:
 			r.receive(c)
 			got = true
 		default:
@@ -374,19 +445,54 @@ func (r *Reader) fill(ctx context.Context) error {
 	if r.waitHook != nil {
 		r.waitHook()
 	}
-	r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
+	if r.consumed != r.published {
+		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
+		r.published = r.consumed
+	}
+	if s := r.s; s != nil {
+		if !s.w.direct.Load() {
+			s.w.direct.Store(true) // the next write is likely an answer
+		}
+		if r.sock == nil {
+			r.sock = s.takeSocket(ctx)
+		}
+		if r.sock != nil {
+			return s.readInline(ctx, r.sock)
+		}
+		return s.waitPump(ctx)
+	}
+	return r.wait(ctx)
+}
+
+// takeIn adds c, read from the socket by a read call (with the gate held),
+// to the buffered data, unless the reader is closed or the stream has
+// ended meanwhile.
+func (r *Reader) takeIn(c *chunk) {
+	r.endMu.Lock()
+	if r.ended || r.closed.Load() {
+		r.endMu.Unlock()
+		putChunk(c)
+		return
+	}
+	r.received.Add(int64(c.len()))
+	r.endMu.Unlock()
+	r.push(c)
+}
+
+// wait waits on the chunk channel for more data, as fill.
+func (r *Reader) wait(ctx context.Context) error {
 	select {
-	case c := <-r.chunks:
+	case c := <-r.chunkCh():
 		r.receive(c)
 		r.drain()
 		r.signalRoom()
-	case <-r.endCh:
+	case <-r.endChan():
 		// Every chunk committed before the end is in the channel by now.
 		r.drain()
 		r.atEnd, r.endSeen = true, r.endErr
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-r.closedCh:
+	case <-r.closedChan():
 		return ErrClosed
 	case <-r.deadline.done():
 		return errDeadline
@@ -394,9 +500,42 @@ func (r *Reader) fill(ctx context.Context) error {
 	return nil
 }
 
-// popFront drops the first chunk, which has been read.
+// endChan returns a channel closed at the end of the stream.
+func (r *Reader) endChan() <-chan struct{} {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.endCh == nil {
+		if r.ended {
+			return closedChan
+		}
+		r.endCh = make(chan struct{})
+	}
+	return r.endCh
+}
+
+// closedChan returns a channel closed when the reader is closed.
+func (r *Reader) closedChan() <-chan struct{} {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closedCh == nil {
+		if r.closed.Load() {
+			return closedChan
+		}
+		r.closedCh = make(chan struct{})
+	}
+	return r.closedCh
+}
+
+// popFront drops the first chunk, which has been read. A read call that
+// reads its socket itself keeps the chunk to read into next (readInline
+// gives it back before it waits).
 func (r *Reader) popFront() {
-	putChunk(r.segs[0])
+	if c := r.segs[0]; r.sock != nil && r.sock.sr.c == nil && c.pooled && !c.shared && len(c.buf) == r.sock.sr.pool.size {
+		c.r, c.w = 0, 0
+		r.sock.sr.c = c
+	} else {
+		putChunk(c)
+	}
 	n := copy(r.segs, r.segs[1:])
 	r.segs[n] = nil
 	r.segs = r.segs[:n]
@@ -419,12 +558,21 @@ func (r *Reader) skip(n int) {
 
 // take consumes and returns the first n buffered bytes (n <= r.buffered).
 // Within one chunk the result aliases it, capped so that an append by the
-// caller cannot reach the bytes after it; across chunks it is a copy.
+// caller cannot reach the bytes after it; across chunks it is a copy. So is
+// a result from a pooled chunk that holds only a small read (a request, a
+// line typed at a terminal): one small allocation then lets the chunk go
+// back to the pool, where sharing it would cost a whole chunk for a few
+// bytes.
 func (r *Reader) take(n int) []byte {
 	if n == 0 {
 		return []byte{}
 	}
 	if c := r.segs[0]; n <= c.len() {
+		if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
+			b := make([]byte, n)
+			r.copyOut(b)
+			return b
+		}
 		b := c.buf[c.r : c.r+n : c.r+n]
 		c.shared = true
 		c.r += n
@@ -439,6 +587,10 @@ func (r *Reader) take(n int) []byte {
 	r.copyOut(b)
 	return b
 }
+
+// smallReadRatio makes a read small for take: at most 1/16 of its chunk
+// (2 KiB of a 32 KiB chunk).
+const smallReadRatio = 16
 
 // copyOut consumes min(len(p), r.buffered) bytes into p.
 func (r *Reader) copyOut(p []byte) int {
@@ -524,39 +676,52 @@ var errEnded = &IncompleteReadError{}
 // one whose occurrence ends first wins, and between equal ends the shorter.
 // Nothing is consumed.
 func (r *Reader) readUntil(ctx context.Context, seps [][]byte) (start, end int, err error) {
-	minLen, maxLen := len(seps[0]), len(seps[len(seps)-1])
 	r.drain()
 	offset := 0 // the data before offset holds no separator
 	for {
-		if r.buffered-offset >= minLen {
-			start, end = -1, -1
-			for _, sep := range seps {
-				if i := r.index(sep, offset); i >= 0 && (end < 0 || i+len(sep) < end) {
-					start, end = i, i+len(sep)
-				}
-			}
-			if end >= 0 {
-				break
-			}
-			offset = max(0, r.buffered+1-maxLen)
-			if offset > r.limit {
-				r.limitErrors.Add(1)
-				return -1, -1, &LimitOverrunError{Consumed: offset}
-			}
+		start, end, err = r.scan(seps, &offset)
+		if err != errMore {
+			return start, end, err
 		}
-		// A separator may be complete even at the end, so look first.
-		if r.atEnd {
-			return -1, -1, errEnded
-		}
-		if err := r.fill(ctx); err != nil {
+		if err = r.fill(ctx); err != nil {
 			return -1, -1, err
 		}
 	}
-	if start > r.limit {
-		r.limitErrors.Add(1)
-		return -1, -1, &LimitOverrunError{Consumed: start}
+}
+
+// errMore is scan's report that the separator may lie in data yet to come.
+var errMore = errors.New("chanstream: more data needed")
+
+// scan is readUntil over the data buffered now: it returns errMore when it
+// needs more, having moved *offset past the data that holds no separator,
+// and errEnded if none will come.
+func (r *Reader) scan(seps [][]byte, offset *int) (start, end int, err error) {
+	minLen, maxLen := len(seps[0]), len(seps[len(seps)-1])
+	if r.buffered-*offset >= minLen {
+		start, end = -1, -1
+		for _, sep := range seps {
+			if i := r.index(sep, *offset); i >= 0 && (end < 0 || i+len(sep) < end) {
+				start, end = i, i+len(sep)
+			}
+		}
+		if end >= 0 {
+			if start > r.limit {
+				r.limitErrors.Add(1)
+				return -1, -1, &LimitOverrunError{Consumed: start}
+			}
+			return start, end, nil
+		}
+		*offset = max(0, r.buffered+1-maxLen)
+		if *offset > r.limit {
+			r.limitErrors.Add(1)
+			return -1, -1, &LimitOverrunError{Consumed: *offset}
+		}
 	}
-	return start, end, nil
+	// A separator may be complete even at the end, so look first.
+	if r.atEnd {
+		return -1, -1, errEnded
+	}
+	return -1, -1, errMore
 }
 
 // incomplete reports the end of the stream to a call that wanted expected
@@ -651,11 +816,23 @@ func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
 			return r.take(i + 1), nil
 		}
 	}
-	_, end, err := r.readUntil(ctx, newline)
-	if err == nil {
-		return r.take(end), nil
+	// readUntil, with the wait here rather than in a call below: a handler
+	// waiting for a line keeps its goroutine's stack small (see
+	// readpump.go).
+	r.drain()
+	offset := 0
+	for {
+		_, end, err := r.scan(newline, &offset)
+		if err == errMore {
+			if err = r.fill(ctx); err == nil {
+				continue
+			}
+		}
+		if err == nil {
+			return r.take(end), nil
+		}
+		return r.lineEnd(err)
 	}
-	return r.lineEnd(err)
 }
 
 // lineEnd finishes a line read that readUntil could not complete: the end of
@@ -923,19 +1100,17 @@ func (r *Reader) close() {
 		return
 	}
 	r.closed.Store(true)
-	close(r.closedCh)
+	if r.closedCh != nil {
+		close(r.closedCh)
+	}
 	r.deadline.stop()
 }
 
 // Err returns the error that ended the stream, once it has (asyncio's
 // exception()): nil while the stream is open and after a clean EOF.
 func (r *Reader) Err() error {
-	select {
-	case <-r.endCh:
-		if r.endErr != io.EOF {
-			return r.endErr
-		}
-	default:
+	if r.endedFlag.Load() && r.endErr != io.EOF {
+		return r.endErr
 	}
 	return nil
 }

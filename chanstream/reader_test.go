@@ -806,7 +806,7 @@ func TestReader_FeedManyTinyPiecesDoesNotBlock(t *testing.T) {
 func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
 	r := NewReader()
 	big := make([]byte, chunkSize) // each fills a chunk
-	for i := 0; i < cap(r.chunks); i++ {
+	for i := 0; i < cap(r.chunkCh()); i++ {
 		if err := r.Feed(testCtx(t), big); err != nil {
 			t.Fatal(err)
 		}
@@ -817,7 +817,7 @@ func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
 		t.Fatalf("Feed into a full channel = %v; want context.DeadlineExceeded", err)
 	}
 	// Nothing of the failed Feed was fed.
-	if got := r.Buffered(); got != cap(r.chunks)*chunkSize {
+	if got := r.Buffered(); got != cap(r.chunkCh())*chunkSize {
 		t.Fatalf("Buffered = %d", got)
 	}
 	// A read makes room, and a blocked Feed goes through.

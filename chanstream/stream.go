@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net"
-	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chanstream/chanstream/internal/group"
@@ -20,7 +19,8 @@ import (
 // Stream is one connection with asyncio's stream API: the (reader, writer)
 // pair of open_connection and start_server in one value. A read pump
 // goroutine moves the connection's bytes into the Reader's bounded chunk
-// channel, and a write pump sends what the Writer queues. Every Reader and
+// channel, and a write pump sends what the Writer queues; each runs only
+// while there is work for it (see readpump.go and Writer). Every Reader and
 // Writer method is available on the Stream directly; Reader and Writer
 // return the two halves, so that one goroutine can read while another
 // writes.
@@ -36,20 +36,69 @@ type Stream struct {
 
 	pumps     group.Group
 	closeOnce sync.Once
+	watched   atomic.Bool // in its watch list (watch.go), which starts the pump when nobody reads the socket
 
 	mu       sync.Mutex
 	conn     net.Conn
 	run      *attachment    // the pumps' current run; nil while detached
 	leftover *chunk         // read by the pump but not handed over when Detach stopped it
 	extra    map[string]any // ExtraInfo given to Attach
+
+	// Who reads a socket, and how: see readpump.go.
+	reading   readOwner
+	parked    bool          // the pump waits for the socket to be readable
+	waiting   bool          // a read call waits on the chunk channel for the pump
+	handOff   bool          // the watch asked the parked pump to give the socket to the read call waiting
+	woken     bool          // a read call reading the socket was woken by a read deadline in the past
+	watchTick atomic.Uint64 // the watch list's tick when it was put in
+	watchPrev *Stream       // the watch list's links
+	watchNext *Stream
+	ctxFor    context.Context // the ctx whose end wakes a read call reading the socket
+	ctxStop   func() bool     // ends that
+	wakeFn    func()          // wake
+	parkFn    func()          // pumpParks
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
 // Attach starts the next.
 type attachment struct {
 	conn     net.Conn
-	detach   chan struct{} // closed by Detach: the pumps stop
-	readDone chan struct{} // closed when the read pump has finished
+	detached atomic.Bool   // set by Detach: the pumps stop
+	detachCh chan struct{} // Stream.mu: closed by Detach; made when first asked for (detachChan)
+	readDone chan struct{} // closed when the read pump of a connection that is not a socket has finished
+	sock     *socket       // conn's socket, if it is one (&sk); nil if not
+	sr       *sockRead     // reads the socket, for whoever reads it (&sRead)
+	sw       *sockWrite    // the Writer's direct writes to the socket (&sWrite)
+
+	sk     socket // in one allocation with the attachment
+	sRead  sockRead
+	sWrite sockWrite
+}
+
+func newAttachment(conn net.Conn, chunkSize int) *attachment {
+	a := &attachment{conn: conn}
+	if rc := rawConnOf(conn); rc != nil {
+		a.sk = socket{rc: rc, conn: conn}
+		a.sock, a.sr, a.sw = &a.sk, &a.sRead, &a.sWrite
+		a.sr.init(a.sock, chunkSize)
+		a.sw.init(a.sock)
+	} else {
+		a.readDone = make(chan struct{})
+	}
+	return a
+}
+
+// detachChan returns a channel closed when Detach stops a's pumps.
+func (s *Stream) detachChan(a *attachment) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.detachCh == nil {
+		if a.detached.Load() {
+			return closedChan
+		}
+		a.detachCh = make(chan struct{})
+	}
+	return a.detachCh
 }
 
 var _ net.Conn = (*Stream)(nil)
@@ -61,73 +110,35 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
 	s := &Stream{pumps: group.New()}
 	s.r = newReader(cfg, true)
+	s.r.s = s
+	s.wakeFn, s.parkFn = s.wake, s.pumpParks
+	s.r.deadline.onExpire = s.wakeFn
 	s.w = newWriter(s, cfg)
+	s.w.direct.Store(true)
 	s.start(conn)
 	return s
 }
 
-// start runs the pumps over conn.
+// start runs the stream over conn. The read pump starts, or on a socket
+// will if no read call comes first (see readpump.go); the write pump will
+// when there is something to send.
 func (s *Stream) start(conn net.Conn) {
-	a := &attachment{conn: conn, detach: make(chan struct{}), readDone: make(chan struct{})}
+	a := newAttachment(conn, readChunkSize(s.r.limit))
+	s.w.canWriteEOF.Store(canWriteEOF(conn))
 	s.mu.Lock()
 	s.conn, s.run = conn, a
+	s.parked, s.waiting, s.handOff, s.woken = false, false, false, false
+	if a.sock != nil {
+		s.reading = readNobody
+		s.armWatchLocked()
+	} else {
+		s.startPumpLocked(a)
+	}
 	s.mu.Unlock()
-	s.w.canWriteEOF.Store(canWriteEOF(conn))
-	s.pumps.Go(func() { s.readPump(a) }, s.pumpPanicked)
-	s.pumps.Go(func() { s.w.pump(a) }, s.pumpPanicked)
-}
-
-// readPump moves the connection's bytes into the reader's chunk channel. It
-// waits while the channel is full, so that TCP flow control holds back a
-// peer whose data is not being read; after Close it reads and drops data
-// until the write pump has flushed and closed the connection. Detach stops
-// it with a read deadline in the past.
-func (s *Stream) readPump(a *attachment) {
-	defer close(a.readDone)
-	r := s.r
-	size := readChunkSize(r.limit)
-	if _, ok := a.conn.(tlsConn); ok {
-		size = recordChunkSize
-	}
-	for {
-		c := getChunk(size)
-		n, err := a.conn.Read(c.buf)
-		c.w = n
-		if n == 0 || r.closed.Load() {
-			putChunk(c)
-		} else if cerr := r.commit(context.Background(), c, r.closedCh, a.detach); cerr != nil {
-			switch cerr {
-			case errDetached:
-				s.mu.Lock()
-				s.leftover = c
-				s.mu.Unlock()
-				return
-			case ErrFeedAfterEOF:
-				putChunk(c)
-				return // FeedEOF or FeedError ended the reader
-			}
-			putChunk(c)
-		}
-		if err != nil {
-			if isClosed(a.detach) && errors.Is(err, os.ErrDeadlineExceeded) {
-				return // stopped by Detach; the stream goes on
-			}
-			if err != io.EOF && !r.closed.Load() {
-				s.w.fail(err) // a reset reaches writers too
-			}
-			r.finish(err)
-			return
-		}
-	}
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
+	s.w.mu.Lock()
+	s.w.run = a
+	s.w.kickLocked()
+	s.w.mu.Unlock()
 }
 
 // pumpPanicked breaks the stream with the error a pump panicked with, so
@@ -157,7 +168,7 @@ func (s *Stream) shutdownConn(a *attachment) {
 			select {
 			case <-a.readDone:
 			case <-timer.C:
-			case <-s.w.aborted:
+			case <-s.w.abortedChan():
 			}
 			timer.Stop()
 		}
@@ -236,6 +247,7 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 // until the data has gone and the connection is closed.
 func (s *Stream) Close() error {
 	s.r.close()
+	s.readerClosed()
 	s.w.close()
 	if s.detached() {
 		s.closeConn() // no pump to do it; Detach sent everything queued
@@ -254,6 +266,7 @@ func (s *Stream) detached() bool {
 // ErrClosed.
 func (s *Stream) Abort() {
 	s.r.close()
+	s.readerClosed()
 	s.w.abort()
 	s.closeConn()
 }
@@ -267,8 +280,10 @@ func (s *Stream) WaitClosed(ctx context.Context) error {
 	if err := s.pumps.Wait(ctx); err != nil {
 		return err
 	}
-	if err := s.r.helpers.Wait(ctx); err != nil {
-		return err
+	if g := s.r.helpers.Load(); g != nil {
+		if err := g.Wait(ctx); err != nil {
+			return err
+		}
 	}
 	return s.w.closeErr()
 }

@@ -70,13 +70,26 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 		release()
 		return nil, nil, fmt.Errorf("chanstream: cannot detach: %w", err)
 	}
-	// detach first, so that the read pump knows the deadline's timeout
-	// for what it is.
-	close(a.detach)
+	// Nobody is to start reading the socket any more.
+	// detached first, so that the read pump knows the deadline's timeout
+	// for what it is; and nobody is to start reading the socket any more.
+	s.mu.Lock()
+	if s.reading == readNobody {
+		s.disarmWatchLocked()
+		s.reading = readStopped
+	}
+	a.detached.Store(true)
+	if a.detachCh != nil {
+		close(a.detachCh)
+	}
+	s.mu.Unlock()
 	a.conn.SetReadDeadline(longAgo)
 	s.pumps.Wait(context.Background()) // both stop at once now
 	a.conn.SetReadDeadline(time.Time{})
 
+	s.w.mu.Lock()
+	s.w.run = nil
+	s.w.mu.Unlock()
 	s.mu.Lock()
 	s.run = nil
 	leftover := s.leftover
@@ -100,7 +113,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 
 // detachable reports why the stream cannot be detached now, if it cannot.
 func (s *Stream) detachable() error {
-	if isClosed(s.r.endCh) {
+	if s.r.endedFlag.Load() {
 		if err := s.r.Err(); err != nil {
 			return fmt.Errorf("chanstream: cannot detach: the stream broke: %w", err)
 		}

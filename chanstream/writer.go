@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,11 +47,14 @@ const (
 type closeWriter interface{ CloseWrite() error }
 
 // Writer is the write half of a stream: asyncio's StreamWriter. Write copies
-// the data into a queue and returns; a write pump goroutine sends everything
-// queued in one writev (net.Buffers) whenever the connection can take it.
-// Backpressure is by capacity: Write blocks while the queued-but-unsent
-// bytes are at or above the high watermark, and Drain waits until they are
-// at or below the low one.
+// the data into a queue and returns; a write pump goroutine, started when
+// there is something to send and gone when the queue is empty, sends
+// everything queued in one writev (net.Buffers) whenever the connection can
+// take it. As asyncio's write, a Write on a TCP or Unix socket with nothing
+// queued first tries to send its data at once, and queues only what the
+// socket does not take. Backpressure is by capacity: Write blocks while the
+// queued-but-unsent bytes are at or above the high watermark, and Drain
+// waits until they are at or below the low one.
 //
 // Write methods may be called from several goroutines: each call's data is
 // queued whole, never interleaved with another call's. Drain may be called
@@ -63,18 +67,25 @@ type Writer struct {
 	gate     gate // serialises write calls, so that each is queued whole
 	deadline deadline
 
-	mu       sync.Mutex
-	queue    []*wbuf // queued data; the last buffer may take more
-	pending  int     // bytes queued or being written, not yet sent
-	state    writeState
-	err      error         // why the connection broke, sticky
-	pumpBusy bool          // the pump is writing, or has been woken to
-	space    chan struct{} // closed when pending drops below high
-	lowWater chan struct{} // closed when pending drops to low or below
-	flushed  chan struct{} // closed when pending drops to 0
-	closedCh chan struct{} // closed by Close and Abort
-	aborted  chan struct{} // closed by Abort: the pump leaves at once
-	wake     chan struct{} // one token: there is work for the pump
+	mu         sync.Mutex
+	run        *attachment // the connection written to; nil while detached
+	queue      []*wbuf     // queued data; the last buffer may take more
+	pending    int         // bytes queued or being written, not yet sent
+	state      writeState
+	err        error         // why the connection broke, sticky
+	busy       bool          // the pump runs: it looks at the queue again before it stops
+	space      chan struct{} // closed when pending drops below high
+	lowWater   chan struct{} // closed when pending drops to low or below
+	flushed    chan struct{} // closed when pending drops to 0
+	closedCh   chan struct{} // closed by Close and Abort; made when first asked for (closedChanLocked)
+	aborted    chan struct{} // closed by Abort; made when first asked for (abortedChan)
+	wasAborted bool
+	iov        [][]byte // the pump's, for each writev
+
+	// direct reports that a Write may go to the socket at once: a read
+	// waited for data since the last write, so this one is likely an
+	// answer, and no burst of small writes is under way.
+	direct atomic.Bool
 
 	written atomic.Int64
 	waits   atomic.Int64
@@ -82,14 +93,9 @@ type Writer struct {
 
 func newWriter(s *Stream, cfg config) *Writer {
 	return &Writer{
-		s:        s,
-		high:     cfg.writeHigh,
-		low:      cfg.writeLow,
-		gate:     newGate(),
-		deadline: newDeadline(),
-		closedCh: make(chan struct{}),
-		aborted:  make(chan struct{}),
-		wake:     make(chan struct{}, 1),
+		s:    s,
+		high: cfg.writeHigh,
+		low:  cfg.writeLow,
 	}
 }
 
@@ -105,12 +111,25 @@ type tlsConn interface {
 // on TLS 1.3, where close_notify closes one direction and reading goes on
 // (RFC 8446 §6.1); on TLS 1.2 close_notify ends the whole connection.
 func canWriteEOF(conn net.Conn) bool {
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
 	if tc, ok := conn.(tlsConn); ok {
-		st := tc.ConnectionState()
-		return st.HandshakeComplete && st.Version == tls.VersionTLS13
+		return tlsCanWriteEOF(tc)
 	}
 	_, ok := conn.(closeWriter)
 	return ok
+}
+
+// tlsCanWriteEOF is canWriteEOF for TLS. Its frame holds a
+// tls.ConnectionState: keeping it out of canWriteEOF keeps the goroutine
+// that makes a stream on a socket within its first stack.
+//
+//go:noinline
+func tlsCanWriteEOF(tc tlsConn) bool {
+	st := tc.ConnectionState()
+	return st.HandshakeComplete && st.Version == tls.VersionTLS13
 }
 
 // stateErrLocked returns why data cannot be queued now, or nil.
@@ -128,8 +147,13 @@ func (w *Writer) stateErrLocked() error {
 
 // Write queues a copy of p to be sent and returns len(p), blocking while the
 // queued-but-unsent bytes are at or above the high watermark (asyncio's
-// write, with drain's backpressure built in). A large p is queued piece by
-// piece as the pump sends, so the memory held stays near the watermark. It
+// write, with drain's backpressure built in). On a TCP or Unix socket with
+// nothing queued, a Write that answers a read (the first Write after a read
+// waited for data, or the stream's first) sends p at once, as far as the
+// socket takes it without blocking, and queues only the rest: a
+// request-response exchange then costs no hand-off to the pump. A large p
+// is queued piece by piece as the pump sends, so the memory held stays near
+// the watermark. It
 // fails with ErrClosed after Close (even for an empty p), ErrWriteAfterEOF
 // after WriteEOF, the connection's error once it broke, and an error
 // matching os.ErrDeadlineExceeded once the write deadline passed; then n is
@@ -174,7 +198,11 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 		w.mu.Unlock()
 		return 0, err
 	}
+	direct := w.direct.Load() && w.direct.Swap(false)
 	if w.gate.state.Load()&gateBits == gateUnlocked && (w.pending == 0 || w.pending < w.high) && total <= max(w.high-w.pending, minPiece) {
+		if direct && len(bufs) == 1 && w.pending == 0 && !w.busy && w.run != nil && w.run.sw != nil {
+			return w.writeDirectLocked(bufs[0])
+		}
 		for _, p := range bufs {
 			w.enqueueLocked(p)
 		}
@@ -215,22 +243,35 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 	return n, nil
 }
 
-// lockGate waits for the writers' gate.
+// writeDirectLocked writes p to the socket at once, from the caller's
+// goroutine, as far as the socket takes it without blocking, and queues the
+// rest. It is called with w.mu held, with nothing queued and nothing being
+// written, and releases it. w.mu stays held over the system call, which
+// does not block: so no other write can queue its data before the rest of
+// p, and neither the pump, nor WriteEOF or Close, can act on the
+// connection meanwhile.
+func (w *Writer) writeDirectLocked(p []byte) (int, error) {
+	n, err := w.run.sw.write(p)
+	w.written.Add(int64(n))
+	switch {
+	case err != nil:
+		w.failLocked(err) // reported by the next call, as the pump's errors
+	case n < len(p):
+		w.enqueueLocked(p[n:])
+		w.kickLocked()
+	}
+	w.mu.Unlock()
+	return len(p), nil
+}
+
 // doneErr reports why a write cannot start because its deadline passed or
 // its ctx is done; a closed or broken writer says so first, whatever the ctx,
-// as reads do.
+// as reads do. It asks ctx for Err rather than Done, which may make a
+// channel.
 func (w *Writer) doneErr(ctx context.Context) error {
 	expired := w.deadline.expired.Load()
-	if !expired {
-		done := ctx.Done()
-		if done == nil {
-			return nil
-		}
-		select {
-		case <-done:
-		default:
-			return nil
-		}
+	if !expired && ctx.Err() == nil {
+		return nil
 	}
 	w.mu.Lock()
 	err := w.stateErrLocked()
@@ -244,11 +285,15 @@ func (w *Writer) doneErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// lockGate waits for the writers' gate.
 func (w *Writer) lockGate(ctx context.Context) error {
 	if w.gate.tryLock() {
 		return nil
 	}
-	return w.gate.lock(ctx, w.closedCh, w.deadline.done())
+	w.mu.Lock()
+	closed := w.closedChanLocked()
+	w.mu.Unlock()
+	return w.gate.lock(ctx, closed, w.deadline.done())
 }
 
 // waitFlushed waits until every queued byte has been sent.
@@ -266,13 +311,13 @@ func (w *Writer) waitFlushed(ctx context.Context) error {
 		if w.flushed == nil {
 			w.flushed = make(chan struct{})
 		}
-		flushed := w.flushed
+		flushed, closed := w.flushed, w.closedChanLocked()
 		w.mu.Unlock()
 		select {
 		case <-flushed:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-w.closedCh:
+		case <-closed:
 			return ErrClosed
 		}
 	}
@@ -284,7 +329,7 @@ func (w *Writer) waitSpaceLocked(ctx context.Context) error {
 	if w.space == nil {
 		w.space = make(chan struct{})
 	}
-	space := w.space
+	space, closed := w.space, w.closedChanLocked()
 	w.kickLocked()
 	w.waits.Add(1)
 	w.mu.Unlock()
@@ -293,7 +338,7 @@ func (w *Writer) waitSpaceLocked(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-w.closedCh:
+	case <-closed:
 		return ErrClosed
 	case <-w.deadline.done():
 		return errDeadline
@@ -317,15 +362,16 @@ func (w *Writer) enqueueLocked(p []byte) {
 	}
 }
 
-// kickLocked makes sure the pump will look at the queue.
+// kickLocked makes sure that what is queued will be sent, and that a
+// WriteEOF or Close will be carried out: it starts the pump unless it runs
+// already. While the stream is detached there is no pump; Attach starts it.
 func (w *Writer) kickLocked() {
-	if !w.pumpBusy {
-		w.pumpBusy = true
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	if w.busy || w.run == nil || (w.pending == 0 && w.state != writeEOFQueued && w.state != writeClosing) {
+		return
 	}
+	w.busy = true
+	a := w.run
+	w.s.pumps.Go(func() { w.flush(a) }, w.s.pumpPanicked)
 }
 
 // Drain waits until the queued-but-unsent bytes are at or below the low
@@ -351,13 +397,13 @@ func (w *Writer) Drain(ctx context.Context) error {
 		if w.lowWater == nil {
 			w.lowWater = make(chan struct{})
 		}
-		lowWater := w.lowWater
+		lowWater, closed := w.lowWater, w.closedChanLocked()
 		w.mu.Unlock()
 		select {
 		case <-lowWater:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-w.closedCh:
+		case <-closed:
 			return ErrClosed
 		case <-w.deadline.done():
 			return errDeadline
@@ -365,35 +411,18 @@ func (w *Writer) Drain(ctx context.Context) error {
 	}
 }
 
-// pump is the write pump: it sends what is queued whenever it is woken, and
-// closes the write half or the connection when asked to once the queue is
-// empty.
-func (w *Writer) pump(a *attachment) {
-	iov := make([][]byte, 0, 8)
-	for {
-		select {
-		case <-w.wake:
-		case <-w.aborted:
-			return
-		case <-a.detach:
-			return // Detach has waited until everything was sent
-		}
-		if !w.flush(a, &iov) {
-			return
-		}
-	}
-}
-
-// flush writes until the queue is empty. It reports false when the pump is
-// done for good.
-func (w *Writer) flush(a *attachment, iov *[][]byte) bool {
+// flush is the write pump, started by kickLocked: it writes until the queue
+// is empty, closes the write half or the connection when asked to once it
+// is, and returns. It reports false when the writer is done for good.
+func (w *Writer) flush(a *attachment) bool {
+	yields := 0
 	for {
 		w.mu.Lock()
 		if w.state == writeClosed {
 			w.mu.Unlock()
 			return false
 		}
-		bufs := w.takeLocked((*iov)[:0])
+		bufs := w.takeLocked(w.iov[:0])
 		if len(bufs) == 0 {
 			switch w.state {
 			case writeClosing:
@@ -414,16 +443,27 @@ func (w *Writer) flush(a *attachment, iov *[][]byte) bool {
 				w.mu.Unlock()
 				continue // Close may have come meanwhile
 			}
-			w.pumpBusy = false
+			if yields < pumpYields {
+				// A writer in the middle of a burst of small writes is
+				// likely to queue more at once: look again rather than
+				// stop and be started again.
+				yields++
+				w.mu.Unlock()
+				runtime.Gosched()
+				continue
+			}
+			w.busy = false
+			w.releaseAllLocked() // an idle writer holds no buffer
 			w.mu.Unlock()
 			return true
 		}
 		w.mu.Unlock()
+		yields = 0
 
 		vec := net.Buffers(bufs)
 		n, err := vec.WriteTo(a.conn)
 		clear(bufs)
-		*iov = bufs[:0]
+		w.iov = bufs[:0]
 
 		w.mu.Lock()
 		if w.state == writeClosed { // aborted while writing
@@ -471,6 +511,19 @@ func (w *Writer) releaseLocked() {
 			b.taken, b.w = 0, 0
 		}
 	}
+}
+
+// pumpYields is how many times the write pump yields the processor and
+// looks at its empty queue again before it stops.
+const pumpYields = 4
+
+// releaseAllLocked recycles every buffer of a queue that has been sent.
+func (w *Writer) releaseAllLocked() {
+	for _, b := range w.queue {
+		putWbuf(b)
+	}
+	clear(w.queue)
+	w.queue = w.queue[:0]
 }
 
 // signalLocked wakes the writers and drainers that can go on.
@@ -559,8 +612,34 @@ func (w *Writer) close() {
 		return
 	}
 	w.state = writeClosing
-	close(w.closedCh)
+	if w.closedCh != nil {
+		close(w.closedCh)
+	}
 	w.kickLocked()
+}
+
+// closedChanLocked returns a channel closed by Close and Abort.
+func (w *Writer) closedChanLocked() <-chan struct{} {
+	if w.closedCh == nil {
+		if w.state >= writeClosing {
+			return closedChan
+		}
+		w.closedCh = make(chan struct{})
+	}
+	return w.closedCh
+}
+
+// abortedChan returns a channel closed by Abort.
+func (w *Writer) abortedChan() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.aborted == nil {
+		if w.wasAborted {
+			return closedChan
+		}
+		w.aborted = make(chan struct{})
+	}
+	return w.aborted
 }
 
 // abort drops the queue and stops the pump; the caller closes the
@@ -569,13 +648,14 @@ func (w *Writer) close() {
 func (w *Writer) abort() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.state < writeClosing {
+	if w.state < writeClosing && w.closedCh != nil {
 		close(w.closedCh)
 	}
-	select {
-	case <-w.aborted:
-	default:
-		close(w.aborted)
+	if !w.wasAborted {
+		w.wasAborted = true
+		if w.aborted != nil {
+			close(w.aborted)
+		}
 	}
 	w.state = writeClosed
 	w.queue = nil

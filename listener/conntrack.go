@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/hooks"
 	"github.com/chanstream/chanstream/tlsupgrade"
 	"github.com/sourcegraph/conc/panics"
 )
@@ -15,9 +16,7 @@ import (
 type conn struct {
 	srv *Server
 	raw net.Conn
-
-	ctx    context.Context // the handler's
-	cancel context.CancelFunc
+	ctx handlerCtx // the handler's
 
 	mu       sync.Mutex
 	stream   *chanstream.Stream // nil while handshaking
@@ -32,16 +31,22 @@ type conn struct {
 // closed or full, in which case raw is closed at once.
 func (srv *Server) startConn(raw net.Conn) {
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	if srv.state == stateClosed || (srv.cfg.maxConns > 0 && len(srv.conns) >= srv.cfg.maxConns) {
+		srv.rejected.Add(1) // before the peer can see the close
+		srv.mu.Unlock()
 		raw.Close()
-		srv.rejected.Add(1)
 		return
 	}
 	c := &conn{srv: srv, raw: raw}
-	c.ctx, c.cancel = context.WithCancel(srv.connCtx)
+	c.ctx.values = srv.values
 	srv.conns[c] = struct{}{}
-	srv.handlers.Go(c.serve, srv.reportPanic("connection goroutine"))
+	srv.handlers.Add() // Shutdown and WaitClosed wait for it from now on
+	srv.mu.Unlock()
+	// The stream and the timers are made here rather than in the
+	// connection's goroutine: see serve.
+	c.armTimers()
+	c.makeStream()
+	go c.serve() // a goroutine of srv.handlers: serve ends it
 }
 
 func (srv *Server) forget(c *conn) {
@@ -51,42 +56,94 @@ func (srv *Server) forget(c *conn) {
 }
 
 // serve runs the TLS handshake, the handler, and the graceful close.
+//
+// A goroutine whose stack grows past its first 2 KiB keeps the larger
+// stack while it waits, and the stack is most of what an idle connection
+// costs. So the handler, which runs on top of serve and runHandler, gets
+// as much of it as can be: their frames are small, with the rare work in
+// functions of their own, and what allocates (the stream, the timers; the
+// allocator's slow path runs deep) was done by the accepting goroutine.
 func (c *conn) serve() {
-	srv := c.srv
-	defer srv.forget(c)
-	defer c.cancel()
-	c.armTimers()
-	defer c.stopTimers()
+	defer c.end() // as srv.handlers.Go would: the goroutine was counted by startConn
+	s := c.handshake()
+	if s == nil {
+		return
+	}
+	if c.runHandler(s) {
+		s.Close()
+	} else {
+		s.Abort()
+	}
+	c.closeStream(s)
+}
 
-	s := chanstream.NewStream(c.raw, srv.cfg.stream...)
+// end ends the connection's goroutine, reporting its panic (not the
+// handler's: runHandler catches that) if it panicked.
+func (c *conn) end() {
+	if v := recover(); v != nil {
+		r := panics.NewRecovered(1, v)
+		c.srv.connPanic(r.AsError())
+	}
+	c.stopTimers()
+	c.ctx.cancel()
+	c.srv.forget(c)
+	c.srv.handlers.Done()
+}
+
+// makeStream makes the connection's stream, and closes it at once if
+// CloseClients or AbortClients came first.
+func (c *conn) makeStream() {
+	s := chanstream.NewStream(c.raw, c.srv.cfg.stream...)
+	hooks.WatchCtx(s, &c.ctx)
 	c.mu.Lock()
 	c.stream = s
 	aborted, closing := c.aborted, c.closing
 	c.mu.Unlock()
 	switch {
-	case aborted: // AbortClients came before the stream existed
+	case aborted:
 		s.Abort()
 	case closing:
 		s.Close()
 	}
-	if srv.cfg.tls != nil && !c.handshake(s) {
+}
+
+// handshake runs the TLS handshake if the server serves TLS, and returns
+// the stream, or nil if the handshake failed (the stream is then closed).
+func (c *conn) handshake() *chanstream.Stream {
+	c.mu.Lock()
+	s := c.stream
+	c.mu.Unlock()
+	if c.srv.cfg.tls != nil && !c.upgrade(s) {
 		s.WaitClosed(context.Background()) // the failed upgrade aborted it
+		return nil
+	}
+	return s
+}
+
+// runHandler runs the handler and reports whether it returned without
+// panicking (after a panic, it returns the zero value).
+func (c *conn) runHandler(s *chanstream.Stream) bool {
+	defer c.recoverHandler()
+	c.srv.handler(&c.ctx, s)
+	return true
+}
+
+// recoverHandler logs and counts a handler's panic.
+func (c *conn) recoverHandler() {
+	v := recover()
+	if v == nil {
 		return
 	}
+	r := panics.NewRecovered(1, v)
+	c.srv.panics.Add(1)
+	c.srv.cfg.logger.Error("listener: handler panicked; its connection is closed",
+		"remote", remoteAddr(c.raw), "panic", r.Value, "stack", string(r.Stack))
+}
 
-	var pc panics.Catcher
-	pc.Try(func() { srv.handler(c.ctx, s) })
-	if r := pc.Recovered(); r != nil {
-		srv.panics.Add(1)
-		srv.cfg.logger.Error("listener: handler panicked; its connection is closed",
-			"remote", remoteAddr(c.raw), "panic", r.Value, "stack", string(r.Stack))
-		s.Abort()
-	} else {
-		s.Close()
-	}
-	// Wait for the queued data to go, unless the connection is aborted
-	// meanwhile (AbortClients, or Shutdown running out of time).
-	c.cancel()
+// closeStream waits for the queued data to go, unless the connection is
+// aborted meanwhile (AbortClients, or Shutdown running out of time).
+func (c *conn) closeStream(s *chanstream.Stream) {
+	c.ctx.cancel()
 	if err := s.WaitClosed(c.abortCtx()); err != nil {
 		s.Abort()
 		s.WaitClosed(context.Background())
@@ -106,14 +163,14 @@ func (c *conn) abortCtx() context.Context {
 	return ctx
 }
 
-// handshake upgrades the stream with tlsupgrade, bounded by the handshake
+// upgrade upgrades the stream with tlsupgrade, bounded by the handshake
 // timeout and the handler's ctx (which Shutdown and AbortClients cancel). On
 // failure the stream is closed.
-func (c *conn) handshake(s *chanstream.Stream) bool {
+func (c *conn) upgrade(s *chanstream.Stream) bool {
 	srv := c.srv
 	srv.handshaking.Add(1)
 	defer srv.handshaking.Add(-1)
-	err := tlsupgrade.Server(c.ctx, s, srv.cfg.tls,
+	err := tlsupgrade.Server(&c.ctx, s, srv.cfg.tls,
 		tlsupgrade.WithHandshakeTimeout(srv.cfg.handshakeTimeout), tlsupgrade.WithShutdownTimeout(srv.cfg.shutdownTimeout))
 	if err != nil {
 		srv.handshakeErrors.Add(1)
@@ -136,7 +193,7 @@ func (c *conn) close() {
 
 // abort closes the connection at once and cancels its handler's ctx.
 func (c *conn) abort() {
-	c.cancel()
+	c.ctx.cancel()
 	c.mu.Lock()
 	c.aborted = true
 	s, onAbort := c.stream, c.onAbort

@@ -42,8 +42,8 @@ type Server struct {
 	lns      []net.Listener
 	cleanups []func() // remove Unix socket files at Close
 
-	connCtx     context.Context // parent of every handler's ctx; Shutdown cancels it
-	cancelConns context.CancelFunc
+	values    context.Context // what every handler's ctx carries: Listen's ctx, without its cancellation
+	connPanic func(error)     // reports the panic of a connection's goroutine
 
 	mu       sync.Mutex
 	state    serverState
@@ -148,7 +148,8 @@ func newServer(ctx context.Context, cfg config, h Handler, lns []net.Listener, c
 		acceptors: group.New(),
 		handlers:  group.New(),
 	}
-	srv.connCtx, srv.cancelConns = context.WithCancel(context.WithoutCancel(ctx))
+	srv.values = context.WithoutCancel(ctx)
+	srv.connPanic = srv.reportPanic("connection goroutine")
 	if cfg.startServing {
 		srv.Start()
 	}
@@ -256,7 +257,9 @@ func (srv *Server) AbortClients() {
 // ctx's end all the same, and WaitClosed waits for it.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.Close()
-	srv.cancelConns()
+	for _, c := range srv.snapshot() { // Close let no new one in
+		c.ctx.cancel()
+	}
 	if err := srv.acceptors.Wait(ctx); err != nil {
 		srv.AbortClients()
 		return err

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -125,6 +128,47 @@ func TestHTTPHeaders_HTTPS(t *testing.T) {
 	if !strings.Contains(out.String(), "HTTP header> X-Seen-Method: HEAD") {
 		t.Fatalf("printed:\n%s", out.String())
 	}
+}
+
+// Many HTTPS servers end the connection without close_notify after an
+// HTTP/1.0 response; the Python original prints the headers and exits 0,
+// and so must we.
+func TestHTTPHeaders_HTTPSServerSkipsCloseNotify(t *testing.T) {
+	certsOnce.Do(func() {
+		certs = testnet.NewTLS(t, "localhost", "127.0.0.1")
+		caFile = filepath.Join(processDir, "ca.pem")
+		if err := os.WriteFile(caFile, certs.CAPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Setenv("SSL_CERT_FILE", caFile)
+	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
+	var served sync.WaitGroup
+	served.Add(1)
+	go func() {
+		defer served.Done()
+		for range 2 { // ours, then the Python original
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			raw.SetDeadline(time.Now().Add(10 * time.Second))
+			tc := tls.Server(raw, certs.ServerConfig())
+			br := bufio.NewReader(tc)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			io.WriteString(tc, "HTTP/1.0 200 OK\r\nServer: bare\r\nContent-Length: 0\r\n\r\n")
+			raw.Close() // TCP FIN, no close_notify
+		}
+	}()
+	defer served.Wait()
+	defer ln.Close()
+	url := "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/"
+	compare(t, url, "SSL_CERT_FILE="+caFile)
 }
 
 func TestHTTPHeaders_BadURL(t *testing.T) {

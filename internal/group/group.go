@@ -8,51 +8,60 @@ package group
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sourcegraph/conc/panics"
 )
 
-// Group owns goroutines. The zero Group is not ready: use New.
+// Group owns goroutines. The zero Group is ready to use, as is New's.
 type Group struct {
+	running atomic.Int64
 	mu      sync.Mutex
-	running int
-	idle    chan struct{} // closed while running == 0
+	idle    chan struct{} // mu: made by Wait while running > 0; closed when it drops to 0
 }
 
-var closedChan = func() chan struct{} {
-	ch := make(chan struct{})
-	close(ch)
-	return ch
-}()
-
 // New returns a Group with no goroutine running.
-func New() Group { return Group{idle: closedChan} }
+func New() Group { return Group{} }
 
 // Go runs f in a new goroutine. If f panics, onPanic (when not nil) gets the
 // panic as an error carrying its value and stack, in that goroutine.
 func (g *Group) Go(f func(), onPanic func(error)) {
-	g.mu.Lock()
-	if g.running == 0 {
-		g.idle = make(chan struct{})
-	}
-	g.running++
-	g.mu.Unlock()
-	go func() {
-		defer g.done()
-		var c panics.Catcher
-		c.Try(f)
-		if r := c.Recovered(); r != nil && onPanic != nil {
-			onPanic(r.AsError())
-		}
-	}()
+	g.Add()
+	go g.run(f, onPanic)
 }
 
-func (g *Group) done() {
+// run runs f in a goroutine of the group. It keeps that goroutine's stack
+// shallow: a server's handlers run on top of it, and a stack that grows
+// past its first 2 KiB never shrinks back while the goroutine waits.
+func (g *Group) run(f func(), onPanic func(error)) {
+	defer g.end(onPanic)
+	f()
+}
+
+// end ends a goroutine of the group, reporting its panic if it panicked.
+func (g *Group) end(onPanic func(error)) {
+	if v := recover(); v != nil && onPanic != nil {
+		r := panics.NewRecovered(1, v)
+		onPanic(r.AsError())
+	}
+	g.Done()
+}
+
+// Add counts one more member that is not a goroutine the group started:
+// work that a goroutine of the group hands to its owner's, say, and that
+// Wait must wait for all the same. Done ends it.
+func (g *Group) Add() { g.running.Add(1) }
+
+// Done ends a member counted by Add.
+func (g *Group) Done() {
+	if g.running.Add(-1) != 0 {
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.running--
-	if g.running == 0 {
+	if g.running.Load() == 0 && g.idle != nil { // none came meanwhile
 		close(g.idle)
+		g.idle = nil
 	}
 }
 
@@ -60,6 +69,13 @@ func (g *Group) done() {
 // Goroutines started while it waits are waited for too.
 func (g *Group) Wait(ctx context.Context) error {
 	g.mu.Lock()
+	if g.running.Load() == 0 {
+		g.mu.Unlock()
+		return nil
+	}
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+	}
 	idle := g.idle
 	g.mu.Unlock()
 	select {

@@ -1,8 +1,17 @@
-// Package hooks lets chanstream's own tests in other packages reach into a
-// Reader: chanstream registers the functions here when it initialises.
-// Nothing outside this module can import it.
+// Package hooks lets chanstream's other packages, and its tests in other
+// packages, reach into a Stream or a Reader: chanstream registers the
+// functions here when it initialises. Nothing outside this module can
+// import it.
 package hooks
+
+import "context"
 
 // SetWaitHook makes f run each time the reader (a *chanstream.Reader) is
 // about to wait for data; nil removes it.
 var SetWaitHook func(reader any, f func())
+
+// WatchCtx makes the end of ctx wake the read calls of stream (a
+// *chanstream.Stream) that wait on its socket with ctx, as the first such
+// call would arrange. listener calls it for each handler's ctx when it
+// makes the stream, so that the handler's goroutine does not have to.
+var WatchCtx func(stream any, ctx context.Context)
