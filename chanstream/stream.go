@@ -25,8 +25,10 @@ import (
 // return the two halves, so that one goroutine can read while another
 // writes.
 //
-// A *Stream is a net.Conn. Its deadlines act on the channel selects, never on
-// the socket, so an expired deadline loses no data.
+// A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
+// from the socket's: they act on the channel selects, and a read call
+// waiting on the socket itself is woken through the socket's poller, which
+// consumes nothing; either way an expired deadline loses no data.
 //
 // Close (or Abort) must be called when the stream is no longer needed, as
 // for a net.Conn; WaitClosed then waits until its goroutines have finished.
