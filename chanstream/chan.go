@@ -69,10 +69,6 @@ func (r *Reader) deliver(ctx context.Context, c chan<- []byte, read func(context
 			return err
 		}
 		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
-		r.published = r.consumed
-		if r.sock != nil {
-			r.releaseSocket() // while we wait for the receiver
-		}
 		select {
 		case c <- data:
 		case <-ctx.Done():

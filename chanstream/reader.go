@@ -68,7 +68,6 @@ type Reader struct {
 	ended       bool        // endMu: nothing more will be committed
 	fedByConn   bool
 	atEnd       bool // gate: the end was taken in: no more chunks will come
-	readAhead   bool // gate: the read call's last read of the socket filled its buffer
 
 	// Consumer side, guarded by gate.
 	gate     gate
@@ -86,13 +85,11 @@ type Reader struct {
 
 	received    atomic.Int64 // bytes committed by the producer
 	consumed    int64        // gate: bytes taken out by read calls; published by unlocking the gate
-	published   int64        // gate: consumed as last published
 	limitErrors atomic.Int64
 
 	helpers atomic.Pointer[group.Group] // goroutines behind Chunks and LineChan; made by the first
 
-	s    *Stream     // the stream whose connection feeds the reader; nil for NewReader
-	sock *attachment // gate: the read call reads this socket itself (see readpump.go)
+	s *Stream // the stream whose connection feeds the reader; nil for NewReader
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
@@ -347,24 +344,8 @@ func (r *Reader) release() {
 	}
 }
 
-// end ends a read call, publishing the consumed count. A read call that
-// read the socket itself gives it up here, once, however many times it
-// waited.
-func (r *Reader) end() {
-	if r.sock != nil {
-		r.releaseSocket()
-	}
-	r.published = r.consumed
-	r.gate.unlock(uint64(r.consumed))
-}
-
-// releaseSocket gives up the socket the read call has been reading.
-func (r *Reader) releaseSocket() {
-	a := r.sock
-	r.sock = nil
-	r.s.leaveSocket(a, r.readAhead)
-	r.readAhead = false
-}
+// end ends a read call, publishing the consumed count.
+func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
 
 // consumedBytes returns the consumed count last published.
 func (r *Reader) consumedBytes() int64 { return int64(r.gate.value()) }
@@ -445,19 +426,15 @@ func (r *Reader) fill(ctx context.Context) error {
 	if r.waitHook != nil {
 		r.waitHook()
 	}
-	if r.consumed != r.published {
-		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
-		r.published = r.consumed
+	if v := uint64(r.consumed); r.gate.value() != v {
+		r.gate.publish(v) // the count stays right while we wait
 	}
 	if s := r.s; s != nil {
 		if !s.w.direct.Load() {
 			s.w.direct.Store(true) // the next write is likely an answer
 		}
-		if r.sock == nil {
-			r.sock = s.takeSocket(ctx)
-		}
-		if r.sock != nil {
-			return s.readInline(ctx, r.sock)
+		if a := s.takeSocket(ctx); a != nil {
+			return s.readInline(ctx, a)
 		}
 		return s.waitPump(ctx)
 	}
@@ -526,16 +503,9 @@ func (r *Reader) closedChan() <-chan struct{} {
 	return r.closedCh
 }
 
-// popFront drops the first chunk, which has been read. A read call that
-// reads its socket itself keeps the chunk to read into next (readInline
-// gives it back before it waits).
+// popFront drops the first chunk, which has been read.
 func (r *Reader) popFront() {
-	if c := r.segs[0]; r.sock != nil && r.sock.sr.c == nil && c.pooled && !c.shared && len(c.buf) == r.sock.sr.pool.size {
-		c.r, c.w = 0, 0
-		r.sock.sr.c = c
-	} else {
-		putChunk(c)
-	}
+	putChunk(r.segs[0])
 	n := copy(r.segs, r.segs[1:])
 	r.segs[n] = nil
 	r.segs = r.segs[:n]

@@ -23,15 +23,15 @@ import (
 //     would; its ctx, its deadline and the stream's close wake it with a
 //     socket read deadline in the past. A stream whose reader waits thus
 //     costs no goroutine of its own, and the data goes to the reader with
-//     no hand-off between goroutines. The call gives the socket up when it
-//     returns.
+//     no hand-off between goroutines. The call gives the socket up once it
+//     has read.
 //   - When nobody has read the socket for watchDelay (the reader is busy
 //     elsewhere, or there is none), the watch (watch.go) starts the pump,
 //     so that data is taken in, the end of the stream and errors are seen,
 //     and Stats move as they always have.
-//   - A read call whose read filled its buffer starts the pump as it
-//     returns: a flow of data is read ahead, on another core, while the
-//     caller deals with what it got.
+//   - A read call whose read was large (a quarter of its buffer or more)
+//     starts the pump as it returns: a flow of data is read ahead, on
+//     another core, while the caller deals with what it got.
 //   - A read call that finds the pump running waits on the channel. If the
 //     pump then has nothing to read for a whole tick of the watch, it gives
 //     the socket to the read call and exits.
@@ -290,24 +290,25 @@ func (s *Stream) waitPump(ctx context.Context) error {
 // readInline reads the socket in the caller's goroutine, waiting until it is
 // readable or the read call must give up: its ctx is done, the reader is
 // closed, its deadline passes or the stream is ended by FeedEOF or
-// FeedError. What it reads goes straight to the reader's buffered data. The
-// read call gives the socket up when it ends (Reader.end).
+// FeedError. What it reads goes straight to the reader's buffered data. It
+// gives the socket up before it returns (leaveSocket).
 //
 // Whatever would make it give up wakes it (wake) with a read deadline in the
 // past, at any time while the call holds the socket: so it takes no lock
 // unless woken.
-func (s *Stream) readInline(ctx context.Context, a *attachment) error {
+func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 	r := s.r
 	sr := a.sr
+	readAhead := false
 	for {
-		if err := r.waitErr(ctx); err != nil {
-			return err
+		if err = r.waitErr(ctx); err != nil {
+			break
 		}
 		if r.endedFlag.Load() {
 			// Every chunk committed before the end is in the channel by now.
 			r.drain()
 			r.atEnd, r.endSeen = true, r.endErr
-			return nil
+			break
 		}
 		// sockRead.read, one call less deep.
 		if sr.c == nil {
@@ -318,24 +319,29 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) error {
 		if c := sr.c; c != nil && rerr == nil && sr.errno == 0 && sr.n > 0 {
 			sr.c = nil
 			c.w = sr.n
-			// A full buffer: more is likely waiting, a flow of data
-			// rather than a message. The pump is to read on while the
-			// caller works (see leaveSocket).
-			r.readAhead = c.w == len(c.buf)
+			// A large read (a quarter of the buffer or more): a flow of
+			// data rather than a message, and more is likely coming. The
+			// pump is to read on while the caller works (see
+			// leaveSocket).
+			readAhead = c.w >= len(c.buf)/4
 			r.takeIn(c)
-			return nil
+			break
 		}
 		if rerr == nil && sr.c == nil {
 			continue // readable: read
 		}
-		err := sr.result(rerr)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if rerr = sr.result(rerr); errors.Is(rerr, os.ErrDeadlineExceeded) {
 			s.unwake()
 			continue // woken: look again
 		}
-		s.readFailed(err)
-		return nil
+		s.readFailed(rerr)
+		if r.closed.Load() {
+			err = ErrClosed // Close or Abort closed the connection under us
+		}
+		break
 	}
+	s.leaveSocket(a, readAhead)
+	return err
 }
 
 // unwake clears the read deadline that woke a read call reading the socket.
@@ -360,9 +366,9 @@ func (s *Stream) readFailed(err error) {
 // leaveSocket gives up the socket a read call has been reading: the watch
 // will start the pump if no read call takes it first; after Close the
 // pump starts at once; after the end of the stream nobody reads it. After
-// a read that filled its buffer the pump starts at once too: it reads the
-// flow of data ahead, on another core, while the caller deals with what it
-// got, and gives the socket back once it has caught up.
+// a large read the pump starts at once too: it reads the flow of data
+// ahead, on another core, while the caller deals with what it got, and
+// gives the socket back once it has caught up.
 func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 	s.mu.Lock()
 	if s.woken {

@@ -184,8 +184,9 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 	}
 	if total == 0 {
 		w.mu.Lock()
-		defer w.mu.Unlock()
-		return 0, w.stateErrLocked()
+		err := w.stateErrLocked()
+		w.mu.Unlock()
+		return 0, err
 	}
 	if err := w.doneErr(ctx); err != nil {
 		return 0, err
@@ -211,7 +212,14 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 		return total, nil
 	}
 	w.mu.Unlock()
+	return w.writeSlow(ctx, bufs)
+}
 
+// writeSlow is write when the data does not fit below the watermark, or
+// another write is under way: it takes the writers' gate, and queues the
+// data piece by piece as the pump makes room. (Apart from write, whose fast
+// path then has no deferred call to pay for.)
+func (w *Writer) writeSlow(ctx context.Context, bufs [][]byte) (int, error) {
 	if err := w.lockGate(ctx); err != nil {
 		return 0, err
 	}
