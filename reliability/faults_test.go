@@ -12,7 +12,6 @@ import (
 	mrand "math/rand"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,30 +320,8 @@ func cpuTime(t *testing.T, pid int) time.Duration {
 // again once descriptors free up.
 func TestScenario06_AcceptEMFILE(t *testing.T) {
 	heavy(t)
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=emfile-server")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the child server did not start: %v\n%s", err, stderr.String())
-	}
-	addr = strings.TrimSpace(addr)
+	child := startChild(t, "emfile-server")
+	addr := child.readLine(t, "the child server's address")
 
 	// Take every descriptor the child has: each served connection holds one.
 	var held []net.Conn
@@ -387,11 +364,11 @@ func TestScenario06_AcceptEMFILE(t *testing.T) {
 	if len(waiting) == 0 {
 		t.Fatal("the child served 100 connections with 64 descriptors: no EMFILE happened")
 	}
-	testnet.Eventually(t, "the child to log EMFILE", func() bool { return strings.Contains(stderr.String(), "too many open files") })
+	testnet.Eventually(t, "the child to log EMFILE", func() bool { return strings.Contains(child.stderr.String(), "too many open files") })
 	// It backs off rather than spins.
-	before := cpuTime(t, cmd.Process.Pid)
+	before := cpuTime(t, child.cmd.Process.Pid)
 	time.Sleep(time.Second)
-	spent := cpuTime(t, cmd.Process.Pid) - before
+	spent := cpuTime(t, child.cmd.Process.Pid) - before
 	if spent > 300*time.Millisecond {
 		t.Fatalf("the child used %v of CPU in 1 s at EMFILE: it spins", spent)
 	}
@@ -409,10 +386,10 @@ func TestScenario06_AcceptEMFILE(t *testing.T) {
 	second, err2 := br.ReadString('\n')
 	if err := errors.Join(err1, err2); err != nil || first != "ping\n" || second != "after\n" {
 		err = fmt.Errorf("%q %q %v", first, second, err)
-		t.Fatalf("a waiting connection was not served after descriptors freed up: %v\n%s", err, stderr.String())
+		t.Fatalf("a waiting connection was not served after descriptors freed up: %v\n%s", err, child.stderr.String())
 	}
 	recovered := time.Since(start)
-	if cmd.ProcessState != nil {
+	if child.exited() {
 		t.Fatal("the child exited")
 	}
 	figure(t, 6, "child with RLIMIT_NOFILE 64: served %d of 100 connections, then EMFILE; CPU while stuck: %v in 1 s (measured in 10 ms ticks: backoff, no spin); a connection waiting in the backlog was served %v after %d descriptors freed up; the child kept running", served, spent.Round(time.Millisecond), recovered.Round(time.Millisecond), served)

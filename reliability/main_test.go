@@ -1,11 +1,14 @@
 package reliability
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -178,4 +181,80 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A child is the test binary re-executed in a role (see children): what
+// it prints on stdout is read line by line, its stderr is kept for error
+// messages, and closing its stdin tells it to finish.
+type child struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stderr *syncBuffer
+	done   chan struct{} // closed when the child has exited
+	err    error         // how it exited; set before done is closed
+}
+
+// startChild starts the test binary as role, with env added to its
+// environment. When the test ends the child's stdin is closed, and the child
+// is killed if it has not exited 10 s later.
+func startChild(t *testing.T, role string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: new(syncBuffer), done: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+// wait closes the child's stdin and returns how it exited.
+func (c *child) wait() error {
+	c.stdin.Close()
+	<-c.done
+	return c.err
+}
+
+// exited reports whether the child has exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readLine returns the next line the child printed, without its newline; it
+// fails the test, showing the child's stderr, if there is none.
+func (c *child) readLine(t *testing.T, what string) string {
+	t.Helper()
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("the child, waiting for %s: %v\n%s", what, err, c.stderr.String())
+	}
+	return strings.TrimSpace(line)
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -231,42 +230,14 @@ func TestScenario14_TenThousandIdlePlusActive(t *testing.T) {
 	debug.FreeOSMemory() // what earlier tests freed goes back, so RSS counts what is live
 	memBefore, rssBefore := goMemory(), vmRSS(t)
 
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=scale-clients",
+	c := startChild(t, "scale-clients",
 		"SCALE_ADDR="+srv.Addrs()[0].String(),
 		"SCALE_IDLE="+strconv.Itoa(idle),
 		"SCALE_ACTIVE="+strconv.Itoa(active),
 		"SCALE_ROUNDS="+strconv.Itoa(rounds))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	out := bufio.NewReader(stdout)
-	readLine := func(what string) string {
-		t.Helper()
-		line, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("the client child, waiting for %s: %v\n%s", what, err, stderr.String())
-		}
-		return strings.TrimSpace(line)
-	}
 
 	start := time.Now()
-	if got := readLine("the idle connections"); got != fmt.Sprintf("idle %d", idle) {
+	if got := c.readLine(t, "the idle connections"); got != fmt.Sprintf("idle %d", idle) {
 		t.Fatalf("the client child said %q", got)
 	}
 	opened := time.Since(start)
@@ -275,12 +246,12 @@ func TestScenario14_TenThousandIdlePlusActive(t *testing.T) {
 	memIdle, rssIdle := goMemory(), vmRSS(t)
 	goroutinesIdle := runtime.NumGoroutine()
 
-	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	activeReport := readLine("the active clients")
+	activeReport := c.readLine(t, "the active clients")
 	if !strings.HasPrefix(activeReport, "active ") {
-		t.Fatalf("the client child said %q\n%s", activeReport, stderr.String())
+		t.Fatalf("the client child said %q\n%s", activeReport, c.stderr.String())
 	}
 	if want := fmt.Sprintf("round_trips=%d", active*rounds); !strings.Contains(activeReport, want) {
 		t.Fatalf("the active clients: %s, want %s", activeReport, want)
@@ -296,9 +267,8 @@ func TestScenario14_TenThousandIdlePlusActive(t *testing.T) {
 		t.Fatalf("WaitClosed: %v", err)
 	}
 	shutdownTook := time.Since(shutdownStart)
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("the client child: %v\n%s", err, stderr.String())
+	if err := c.wait(); err != nil {
+		t.Fatalf("the client child: %v\n%s", err, c.stderr.String())
 	}
 	goroutinesAfter, fdsAfter := settle(t, goroutinesBefore, fdsBefore)
 
