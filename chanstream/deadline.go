@@ -12,16 +12,32 @@ import (
 //
 // Once the deadline passes, expired reports true and the channel from done is
 // closed; setting a new deadline in the future (or none) revives it with a
-// fresh channel, as net.Conn's SetDeadline does. The channel is made when
-// first asked for: most deadlines are never waited on.
+// fresh channel, as net.Conn's SetDeadline does. Most deadlines are never
+// set nor waited on: all but the fast-path flag is kept in a deadlineState
+// made when first needed, so that an idle stream does not carry it.
 type deadline struct {
-	mu      sync.Mutex
-	timer   *time.Timer
-	gen     uint64        // counts the deadlines set, so that a stale timer does nothing
-	ch      chan struct{} // closed when the deadline passes; nil until asked for
-	expired atomic.Bool   // the fast-path mirror of a closed ch
+	expired atomic.Bool                   // the fast-path mirror of a closed ch
+	st      atomic.Pointer[deadlineState] // made when first set or waited on (state)
+}
 
-	onExpire func() // if not nil, called when the deadline passes; set once, before use
+type deadlineState struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	gen   uint64        // counts the deadlines set, so that a stale timer does nothing
+	ch    chan struct{} // closed when the deadline passes; nil until asked for
+
+	// wake, if not nil, is the stream whose read call reading the socket
+	// is woken when the deadline passes (the read deadline's).
+	wake *Stream
+}
+
+// state returns the deadline's state, making it if need be.
+func (d *deadline) state() *deadlineState {
+	if st := d.st.Load(); st != nil {
+		return st
+	}
+	d.st.CompareAndSwap(nil, new(deadlineState))
+	return d.st.Load()
 }
 
 // closedChan is a closed channel, for a signal closed before anyone asked
@@ -32,69 +48,78 @@ var closedChan = func() chan struct{} {
 	return ch
 }()
 
-// set sets the deadline to t; the zero t means none.
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop() // if it fires all the same, gen tells it it is stale
-		d.timer = nil
+// set sets the deadline to t; the zero t means none. wake, if not nil, is
+// the stream to wake when it passes (see deadlineState).
+func (d *deadline) set(t time.Time, wake *Stream) {
+	st := d.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.wake = wake
+	st.gen++
+	if st.timer != nil {
+		st.timer.Stop() // if it fires all the same, gen tells it it is stale
+		st.timer = nil
 	}
 	dur := time.Until(t)
 	if t.IsZero() || dur > 0 {
 		if d.expired.Load() {
-			d.ch = nil // revived: a fresh channel when asked for
+			st.ch = nil // revived: a fresh channel when asked for
 			d.expired.Store(false)
 		}
 		if !t.IsZero() {
-			gen := d.gen
-			d.timer = time.AfterFunc(dur, func() { d.fire(gen) })
+			gen := st.gen
+			st.timer = time.AfterFunc(dur, func() { d.fire(gen) })
 		}
 		return
 	}
 	if !d.expired.Load() {
-		d.expireLocked()
+		d.expireLocked(st)
 	}
 }
 
 // fire is the timer's: the deadline set as gen has passed.
 func (d *deadline) fire(gen uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.gen == gen && !d.expired.Load() {
-		d.expireLocked()
+	st := d.st.Load() // made by the set that armed the timer
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gen == gen && !d.expired.Load() {
+		d.expireLocked(st)
 	}
 }
 
-func (d *deadline) expireLocked() {
+func (d *deadline) expireLocked(st *deadlineState) {
 	d.expired.Store(true)
-	if d.ch != nil {
-		close(d.ch)
+	if st.ch != nil {
+		close(st.ch)
 	} else {
-		d.ch = closedChan
+		st.ch = closedChan
 	}
-	if d.onExpire != nil {
-		d.onExpire()
+	if st.wake != nil {
+		st.wake.wake()
 	}
 }
 
 // done returns a channel that is closed when the deadline passes.
 func (d *deadline) done() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ch == nil {
-		d.ch = make(chan struct{})
+	st := d.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ch == nil {
+		st.ch = make(chan struct{})
 	}
-	return d.ch
+	return st.ch
 }
 
 // stop releases the timer.
 func (d *deadline) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
+	st := d.st.Load()
+	if st == nil {
+		return // never set
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.timer != nil {
+		st.timer.Stop()
+		st.timer = nil
 	}
 }

@@ -2,7 +2,6 @@ package chanstream
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 )
 
@@ -21,11 +20,11 @@ type gate struct {
 	state atomic.Uint64 // value<<2 | gateUnlocked, gateLocked or gateContended
 
 	// wake holds one token: the lock may be free. It is made by the first
-	// goroutine that has to wait (under mu), before it marks the gate
-	// contended, so that unlock, which sends only on a contended gate,
-	// finds it.
-	mu   sync.Mutex
-	wake chan struct{}
+	// goroutine that has to wait, before it marks the gate contended, so
+	// that unlock, which sends only on a contended gate, finds it. It is
+	// set once, by a compare-and-swap rather than under a mutex of the
+	// gate's own, which an idle stream would carry for nothing.
+	wake atomic.Pointer[chan struct{}]
 }
 
 const (
@@ -37,12 +36,12 @@ const (
 
 // wakeChan returns the wake channel, making it if need be.
 func (g *gate) wakeChan() chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.wake == nil {
-		g.wake = make(chan struct{}, 1)
+	if w := g.wake.Load(); w != nil {
+		return *w
 	}
-	return g.wake
+	w := make(chan struct{}, 1)
+	g.wake.CompareAndSwap(nil, &w)
+	return *g.wake.Load()
 }
 
 func (g *gate) tryLock() bool {
@@ -85,7 +84,7 @@ func (g *gate) lock(ctx context.Context, closed, expired <-chan struct{}) error 
 func (g *gate) unlock(value uint64) {
 	if g.state.Swap(value<<2)&gateBits == gateContended {
 		select {
-		case g.wake <- struct{}{}:
+		case *g.wake.Load() <- struct{}{}:
 		default: // a token is already waiting
 		}
 	}

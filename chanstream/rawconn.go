@@ -14,10 +14,11 @@ import (
 // holds no buffer (the buffer is taken from the pool once the socket is
 // readable), and a write can be tried without blocking. TCP and Unix stream
 // sockets qualify; other connections (TLS, pipes, wrappers) are read and
-// written through the net.Conn, by the pumps.
+// written through the net.Conn, by the pumps. An attachment is a socket:
+// rc is nil when its conn is not one.
 type socket struct {
+	conn net.Conn
 	rc   syscall.RawConn
-	conn net.Conn // for the addresses of errors
 }
 
 // rawConnOf returns the RawConn of conn if it is a TCP or Unix stream
@@ -74,21 +75,24 @@ func (k *socket) opError(op string, errno, rawErr error) error {
 // compare-and-swap in between: a read call that waits runs it on its own
 // goroutine's stack, which a deep call would grow for good (see "Stacks" at
 // the top of readpump.go).
+//
+// The socket it reads is its caller's to pass (the attachment holds both):
+// a pointer of its own would be 8 bytes more per connection.
 type sockRead struct {
-	k     *socket
 	pool  *chunkPool
 	fn    func(fd uintptr) bool
 	c     *chunk
 	n     int
 	errno syscall.Errno
 
-	// park, if not nil, is called when the socket has nothing to read,
-	// before waiting.
-	park func()
+	// park, if not nil, is the stream whose pumpParks is called when the
+	// socket has nothing to read, before waiting: the read pump's (a
+	// method value would be an allocation of its own).
+	park *Stream
 }
 
-func (sr *sockRead) init(k *socket, size int) {
-	sr.k, sr.pool = k, poolFor(size)
+func (sr *sockRead) init(size int) {
+	sr.pool = poolFor(size)
 	sr.fn = func(fd uintptr) bool {
 		c := sr.c
 		if c == nil {
@@ -113,7 +117,7 @@ func (sr *sockRead) init(k *socket, size int) {
 				sr.c = nil
 				sr.pool.putSpare(c)
 				if sr.park != nil {
-					sr.park()
+					sr.park.pumpParks()
 				}
 				return false
 			}
@@ -123,16 +127,16 @@ func (sr *sockRead) init(k *socket, size int) {
 	}
 }
 
-// read reads the socket, waiting until it is readable. It returns a chunk
+// read reads the socket k, waiting until it is readable. It returns a chunk
 // holding what it read (nil if nothing) and the error, as the net.Conn's
 // Read would: io.EOF at the end of the stream.
-func (sr *sockRead) read() (*chunk, error) {
+func (sr *sockRead) read(k *socket) (*chunk, error) {
 	for {
 		if sr.c == nil {
 			sr.c = sr.pool.get()
 		}
 		sr.n, sr.errno = 0, 0
-		err := sr.k.rc.Read(sr.fn)
+		err := k.rc.Read(sr.fn)
 		c := sr.c
 		if c != nil && err == nil && sr.errno == 0 && sr.n > 0 {
 			sr.c = nil
@@ -142,70 +146,73 @@ func (sr *sockRead) read() (*chunk, error) {
 		if err == nil && c == nil {
 			continue // readable: read
 		}
-		return nil, sr.result(err)
+		return nil, sr.result(k, err)
 	}
 }
 
 // result returns the error of a read that got no data, and recycles its
-// buffer: err is RawConn.Read's.
-func (sr *sockRead) result(err error) error {
+// buffer: err is RawConn.Read's, of socket k.
+func (sr *sockRead) result(k *socket, err error) error {
 	if c := sr.c; c != nil {
 		sr.c = nil
 		putChunk(c)
 	}
 	switch {
 	case err != nil:
-		return sr.k.opError("read", nil, err)
+		return k.opError("read", nil, err)
 	case sr.errno != 0:
-		return sr.k.opError("read", sr.errno, nil)
+		return k.opError("read", sr.errno, nil)
 	}
 	return io.EOF
 }
 
 // A sockWrite is one write to a socket that must not block: Writer.Write
 // tries it when nothing is queued, and queues what the socket did not take.
+//
+// As for sockRead, the socket is its caller's to pass. The bytes to write
+// are p[:n], and n then becomes how many were written: a slice would be 16
+// bytes more per connection.
 type sockWrite struct {
-	k     *socket
 	fn    func(fd uintptr) bool
-	p     []byte // not empty
-	n     int
+	p     *byte // the first byte to write
+	n     int   // how many to write (at least one); then how many were
 	errno syscall.Errno
 }
 
-func (sw *sockWrite) init(k *socket) {
-	sw.k = k
+func (sw *sockWrite) init() {
 	sw.fn = sw.writeFD
 }
 
 func (sw *sockWrite) writeFD(fd uintptr) bool {
-	p := sw.p
 	for {
 		// A write to a non-blocking socket returns at once: RawSyscall,
 		// as for reads (see sockRead).
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(sw.p)), uintptr(sw.n))
 		switch errno {
 		case 0:
 			sw.n = int(n)
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			sw.n = 0
 		default:
-			sw.errno = errno
+			sw.n, sw.errno = 0, errno
 		}
 		return true // never wait: what is left is queued
 	}
 }
 
-// write writes as much of p as the socket takes at once, without blocking.
-func (sw *sockWrite) write(p []byte) (int, error) {
-	sw.p, sw.n, sw.errno = p, 0, 0
-	err := sw.k.rc.Write(sw.fn)
+// write writes as much of p (not empty) as the socket k takes at once,
+// without blocking.
+func (sw *sockWrite) write(k *socket, p []byte) (int, error) {
+	sw.p, sw.n, sw.errno = &p[0], len(p), 0
+	err := k.rc.Write(sw.fn)
 	sw.p = nil
 	switch {
 	case err != nil:
-		return 0, sw.k.opError("write", nil, err)
+		return 0, k.opError("write", nil, err)
 	case sw.errno != 0:
-		return sw.n, sw.k.opError("write", sw.errno, nil)
+		return sw.n, k.opError("write", sw.errno, nil)
 	}
 	return sw.n, nil
 }

@@ -57,30 +57,23 @@ type Reader struct {
 	limit int
 
 	// Producer side: the read pump, or Feed.
-	chunks      atomic.Pointer[chunkChan] // made by newReader, or when a stream's pump first starts (makeChunks)
-	room        chan struct{}             // one token: the consumer took chunks while a producer waited
-	endMu       sync.Mutex                // orders commits against the end of the stream
-	endErr      error                     // endMu; immutable once ended
-	endCh       chan struct{}             // endMu: made when first asked for (endChan), closed by finish
-	tail        *chunk                    // endMu: the chunk Feed sent last, which may take more bytes
-	roomWaiters atomic.Int32
-	endedFlag   atomic.Bool // ended, for reading without endMu
-	ended       bool        // endMu: nothing more will be committed
-	fedByConn   bool
-	atEnd       bool // gate: the end was taken in: no more chunks will come
+	chunks    atomic.Pointer[chunkChan] // made by newReader, or when a stream's pump first starts (makeChunks)
+	endMu     sync.Mutex                // orders commits against the end of the stream, and guards closedCh
+	endErr    error                     // endMu; immutable once ended
+	endCh     chan struct{}             // endMu: made when first asked for (endChan), closed by finish
+	flags     atomic.Uint32             // readerEnded, readerClosed, readerEOFFed: for reading without a lock
+	ended     bool                      // endMu: nothing more will be committed
+	fedByConn bool
+	atEnd     bool // gate: the end was taken in: no more chunks will come
 
 	// Consumer side, guarded by gate.
 	gate     gate
 	segs     []*chunk // unread bytes, in order
 	buffered int      // bytes in segs
-	endSeen  error    // endErr, once atEnd
 	viewed   *chunk   // read through by a view: recycled at the next call
 	scratch  []byte   // holds a view that straddles chunks
 
-	closed   atomic.Bool
-	eofFed   atomic.Bool // finish(io.EOF) was called
-	closeMu  sync.Mutex
-	closedCh chan struct{} // closeMu: made when first asked for (closedChan), closed by close
+	closedCh chan struct{} // endMu: made when first asked for (closedChan), closed by close
 	deadline deadline
 
 	received    atomic.Int64 // bytes committed by the producer
@@ -94,9 +87,25 @@ type Reader struct {
 	waitHook func() // tests: runs just before a read blocks for data
 }
 
-// A chunkChan is a Reader's channel of chunks, behind a pointer so that a
-// stream whose socket is read by its read calls need not make it.
-type chunkChan struct{ ch chan *chunk }
+// A Reader's flags, one word rather than an atomic.Bool each.
+const (
+	readerEnded  uint32 = 1 << iota // ended, for reading without endMu
+	readerClosed                    // closed by close
+	readerEOFFed                    // finish(io.EOF) was called
+)
+
+func (r *Reader) isEnded() bool  { return r.flags.Load()&readerEnded != 0 }
+func (r *Reader) isClosed() bool { return r.flags.Load()&readerClosed != 0 }
+
+// A chunkChan is a Reader's channel of chunks, with what only its
+// producers use, behind a pointer so that a stream whose socket is read by
+// its read calls need not make it.
+type chunkChan struct {
+	ch          chan *chunk
+	room        chan struct{} // Reader.endMu: one token: the consumer took chunks while a producer waited
+	tail        *chunk        // Reader.endMu: the chunk Feed sent last, which may take more bytes
+	roomWaiters atomic.Int32
+}
 
 // chunkCh returns the channel of chunks, or nil if it has not been made.
 func (r *Reader) chunkCh() chan *chunk {
@@ -144,14 +153,17 @@ func NewReader(opts ...Option) *Reader {
 }
 
 func newReader(cfg config, fedByConn bool) *Reader {
-	r := &Reader{
-		limit:     cfg.limit,
-		fedByConn: fedByConn,
-	}
+	r := new(Reader)
+	r.init(cfg, fedByConn)
+	return r
+}
+
+// init makes r a new Reader in place (a Stream's is part of the Stream).
+func (r *Reader) init(cfg config, fedByConn bool) {
+	r.limit, r.fedByConn = cfg.limit, fedByConn
 	if !fedByConn {
 		r.makeChunks()
 	}
-	return r
 }
 
 // Limit returns the reader's buffer limit.
@@ -178,7 +190,7 @@ func (r *Reader) Feed(ctx context.Context, p []byte) error {
 		r.endMu.Unlock()
 		return nil
 	}
-	if t := r.tail; t != nil && t.room() >= len(p) {
+	if t := r.chunks.Load().tail; t != nil && t.room() >= len(p) { // made by NewReader
 		// The chunk sent last is still in the channel (the consumer clears
 		// tail under endMu when it receives it): add to it.
 		t.append(p)
@@ -217,11 +229,14 @@ func (r *Reader) finish(err error) {
 		r.endMu.Unlock()
 		return
 	}
-	r.ended, r.endErr, r.tail = true, err, nil
-	if err == io.EOF {
-		r.eofFed.Store(true)
+	r.ended, r.endErr = true, err
+	if cc := r.chunks.Load(); cc != nil {
+		cc.tail = nil
 	}
-	r.endedFlag.Store(true)
+	if err == io.EOF {
+		r.flags.Or(readerEOFFed)
+	}
+	r.flags.Or(readerEnded)
 	if r.endCh != nil {
 		close(r.endCh)
 	}
@@ -235,6 +250,7 @@ func (r *Reader) finish(err error) {
 // with ctx.Err(), with ErrClosed when closed is closed, with errDetached
 // when detach is, or with ErrFeedAfterEOF once the stream has ended.
 func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan struct{}) error {
+	cc := r.chunks.Load() // made before any producer runs
 	waited := false
 	for {
 		sent, err := r.trySend(c)
@@ -243,12 +259,12 @@ func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan str
 			// taking a chunk in between cannot miss us. The room channel
 			// is made first: signalRoom uses it once it sees a waiter.
 			r.endMu.Lock()
-			if r.room == nil {
-				r.room = make(chan struct{}, 1)
+			if cc.room == nil {
+				cc.room = make(chan struct{}, 1)
 			}
-			room := r.room
+			room := cc.room
 			r.endMu.Unlock()
-			r.roomWaiters.Add(1)
+			cc.roomWaiters.Add(1)
 			sent, err = r.trySend(c)
 			if !sent && err == nil {
 				select {
@@ -263,7 +279,7 @@ func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan str
 				}
 				waited = true
 			}
-			r.roomWaiters.Add(-1)
+			cc.roomWaiters.Add(-1)
 		}
 		if sent {
 			if waited {
@@ -287,10 +303,11 @@ func (r *Reader) trySend(c *chunk) (bool, error) {
 	// never passes received; c belongs to the consumer once sent.
 	n := int64(c.len())
 	r.received.Add(n)
+	cc := r.chunks.Load()
 	select {
-	case r.chunkCh() <- c:
+	case cc.ch <- c:
 		if !r.fedByConn {
-			r.tail = c
+			cc.tail = c
 		}
 		return true, nil
 	default:
@@ -300,9 +317,9 @@ func (r *Reader) trySend(c *chunk) (bool, error) {
 }
 
 func (r *Reader) signalRoom() {
-	if r.roomWaiters.Load() > 0 {
+	if cc := r.chunks.Load(); cc != nil && cc.roomWaiters.Load() > 0 {
 		select {
-		case r.room <- struct{}{}:
+		case cc.room <- struct{}{}:
 		default:
 		}
 	}
@@ -313,7 +330,7 @@ func (r *Reader) signalRoom() {
 // begin starts a read call: it fails at once on a closed reader, an expired
 // deadline or a done ctx, and otherwise waits for the gate.
 func (r *Reader) begin(ctx context.Context) error {
-	if r.closed.Load() {
+	if r.isClosed() {
 		return ErrClosed
 	}
 	if r.deadline.expired.Load() {
@@ -326,7 +343,7 @@ func (r *Reader) begin(ctx context.Context) error {
 		if err := r.gate.lock(ctx, r.closedChan(), r.deadline.done()); err != nil {
 			return err
 		}
-		if r.closed.Load() {
+		if r.isClosed() {
 			r.end()
 			return ErrClosed
 		}
@@ -350,12 +367,22 @@ func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
 // consumedBytes returns the consumed count last published.
 func (r *Reader) consumedBytes() int64 { return int64(r.gate.value()) }
 
+// endSeen returns endErr once the end has been taken in (atEnd), and nil
+// before: endErr is immutable once ended, and atEnd is set only after the end
+// was seen, so that the consumer needs no copy of its own.
+func (r *Reader) endSeen() error {
+	if r.atEnd {
+		return r.endErr
+	}
+	return nil
+}
+
 // receive takes in a chunk from the channel.
 func (r *Reader) receive(c *chunk) {
 	if !r.fedByConn {
 		r.endMu.Lock()
-		if r.tail == c {
-			r.tail = nil // Feed must not add to it any more
+		if cc := r.chunks.Load(); cc.tail == c {
+			cc.tail = nil // Feed must not add to it any more
 		}
 		r.endMu.Unlock()
 	}
@@ -446,7 +473,7 @@ func (r *Reader) fill(ctx context.Context) error {
 // ended meanwhile.
 func (r *Reader) takeIn(c *chunk) {
 	r.endMu.Lock()
-	if r.ended || r.closed.Load() {
+	if r.ended || r.isClosed() {
 		r.endMu.Unlock()
 		putChunk(c)
 		return
@@ -466,7 +493,7 @@ func (r *Reader) wait(ctx context.Context) error {
 	case <-r.endChan():
 		// Every chunk committed before the end is in the channel by now.
 		r.drain()
-		r.atEnd, r.endSeen = true, r.endErr
+		r.atEnd = true
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-r.closedChan():
@@ -492,10 +519,10 @@ func (r *Reader) endChan() <-chan struct{} {
 
 // closedChan returns a channel closed when the reader is closed.
 func (r *Reader) closedChan() <-chan struct{} {
-	r.closeMu.Lock()
-	defer r.closeMu.Unlock()
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
 	if r.closedCh == nil {
-		if r.closed.Load() {
+		if r.isClosed() {
 			return closedChan
 		}
 		r.closedCh = make(chan struct{})
@@ -698,8 +725,8 @@ func (r *Reader) scan(seps [][]byte, offset *int) (start, end int, err error) {
 // bytes (-1: a separator): an *IncompleteReadError with what is buffered,
 // which it consumes, or, once nothing is left after an error, the error.
 func (r *Reader) incomplete(expected int) error {
-	if r.buffered == 0 && r.endSeen != io.EOF {
-		return r.endSeen
+	if r.buffered == 0 && r.endSeen() != io.EOF {
+		return r.endSeen()
 	}
 	return &IncompleteReadError{Partial: r.take(r.buffered), Expected: expected}
 }
@@ -813,10 +840,10 @@ func (r *Reader) lineEnd(err error) ([]byte, error) {
 		if r.buffered > 0 {
 			return r.take(r.buffered), nil
 		}
-		if r.endSeen == io.EOF {
+		if r.endSeen() == io.EOF {
 			return []byte{}, io.EOF
 		}
-		return nil, r.endSeen
+		return nil, r.endSeen()
 	case *LimitOverrunError:
 		n := r.buffered
 		if err.Consumed < r.buffered && r.byteAt(err.Consumed) == '\n' {
@@ -887,8 +914,8 @@ func (r *Reader) readChunk(ctx context.Context, n int) ([]byte, error) {
 			}
 		}
 		b := r.take(r.buffered)
-		if r.endSeen != io.EOF {
-			return b, r.endSeen
+		if r.endSeen() != io.EOF {
+			return b, r.endSeen()
 		}
 		return b, nil
 	}
@@ -917,7 +944,7 @@ const gatherMin = 4096
 func (r *Reader) await(ctx context.Context) error {
 	for r.buffered == 0 {
 		if r.atEnd {
-			return r.endSeen
+			return r.endSeen()
 		}
 		if err := r.fill(ctx); err != nil {
 			return err
@@ -972,7 +999,7 @@ func (r *Reader) Discard(ctx context.Context, n int) (int, error) {
 			return done, nil
 		}
 		if r.atEnd {
-			return done, r.endSeen
+			return done, r.endSeen()
 		}
 		if err := r.fill(ctx); err != nil {
 			return done, err
@@ -1017,7 +1044,7 @@ func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 		if r.atEnd {
 			k := r.buffered
 			r.skip(k)
-			return done + k, r.endSeen
+			return done + k, r.endSeen()
 		}
 		if err := r.fill(ctx); err != nil {
 			return done, err
@@ -1028,7 +1055,7 @@ func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 // AtEOF reports whether the stream has reached EOF and every byte has been
 // read (asyncio's at_eof). It is false after an error.
 func (r *Reader) AtEOF() bool {
-	return r.eofFed.Load() && r.received.Load() == r.consumedBytes()
+	return r.flags.Load()&readerEOFFed != 0 && r.received.Load() == r.consumedBytes()
 }
 
 // Lines returns an iterator over the lines of the stream, as asyncio's
@@ -1057,29 +1084,30 @@ func (r *Reader) Lines(ctx context.Context) iter.Seq2[[]byte, error] {
 // matching os.ErrDeadlineExceeded, consuming nothing; a new deadline in the
 // future (or the zero time, none) makes reads work again.
 func (r *Reader) SetReadDeadline(t time.Time) error {
-	r.deadline.set(t)
+	r.deadline.set(t, r.s)
 	return nil
 }
 
 // close closes the reader for its stream: pending and future reads fail
 // with ErrClosed, and buffered data is dropped.
 func (r *Reader) close() {
-	r.closeMu.Lock()
-	defer r.closeMu.Unlock()
-	if r.closed.Load() {
+	r.endMu.Lock() // endMu guards closedCh too: a mutex less per Reader
+	if r.isClosed() {
+		r.endMu.Unlock()
 		return
 	}
-	r.closed.Store(true)
+	r.flags.Or(readerClosed)
 	if r.closedCh != nil {
 		close(r.closedCh)
 	}
+	r.endMu.Unlock()
 	r.deadline.stop()
 }
 
 // Err returns the error that ended the stream, once it has (asyncio's
 // exception()): nil while the stream is open and after a clean EOF.
 func (r *Reader) Err() error {
-	if r.endedFlag.Load() && r.endErr != io.EOF {
+	if r.isEnded() && r.endErr != io.EOF {
 		return r.endErr
 	}
 	return nil

@@ -77,14 +77,14 @@ var handOffChunk = &chunk{}
 // is closed, and, on a socket, until it gives the socket back to a read
 // call. Detach stops it with a read deadline in the past.
 func (s *Stream) readPump(a *attachment) {
-	if a.sock == nil {
+	if !a.isSocket() {
 		s.readPumpConn(a)
 		return
 	}
-	sr := a.sr
+	sr := &a.sr
 	for {
-		sr.park = s.parkFn
-		c, err := sr.read()
+		sr.park = s
+		c, err := sr.read(&a.socket)
 		sr.park = nil
 		timedOut := err != nil && errors.Is(err, os.ErrDeadlineExceeded)
 		if timedOut {
@@ -168,9 +168,9 @@ func (s *Stream) readPumpConn(a *attachment) {
 // bytes are dropped. It reports false when reading is over: the stream
 // ended, or Detach stopped it.
 func (s *Stream) deliver(a *attachment, c *chunk, err error) bool {
-	r := s.r
+	r := &s.r
 	if c != nil {
-		if r.closed.Load() {
+		if r.isClosed() {
 			putChunk(c)
 		} else if cerr := r.commit(context.Background(), c, r.closedChan(), s.detachChan(a)); cerr != nil {
 			switch cerr {
@@ -233,7 +233,7 @@ func (s *Stream) watchFired() {
 			s.armWatchLocked()
 		}
 	case s.reading != readNobody:
-	case s.r.endedFlag.Load():
+	case s.r.isEnded():
 		s.reading = readStopped // FeedEOF or FeedError: nothing more is read
 	default:
 		s.startPumpLocked(s.run)
@@ -248,7 +248,7 @@ func (s *Stream) takeSocket(ctx context.Context) *attachment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.run
-	if a == nil || a.sock == nil {
+	if a == nil || !a.isSocket() {
 		return nil
 	}
 	switch s.reading {
@@ -297,17 +297,17 @@ func (s *Stream) waitPump(ctx context.Context) error {
 // past, at any time while the call holds the socket: so it takes no lock
 // unless woken.
 func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
-	r := s.r
-	sr := a.sr
+	r := &s.r
+	sr := &a.sr
 	readAhead := false
 	for {
 		if err = r.waitErr(ctx); err != nil {
 			break
 		}
-		if r.endedFlag.Load() {
+		if r.isEnded() {
 			// Every chunk committed before the end is in the channel by now.
 			r.drain()
-			r.atEnd, r.endSeen = true, r.endErr
+			r.atEnd = true
 			break
 		}
 		// sockRead.read, one call less deep.
@@ -315,7 +315,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 			sr.c = sr.pool.get()
 		}
 		sr.n, sr.errno = 0, 0
-		rerr := a.sock.rc.Read(sr.fn)
+		rerr := a.rc.Read(sr.fn)
 		if c := sr.c; c != nil && rerr == nil && sr.errno == 0 && sr.n > 0 {
 			sr.c = nil
 			c.w = sr.n
@@ -330,12 +330,12 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 		if rerr == nil && sr.c == nil {
 			continue // readable: read
 		}
-		if rerr = sr.result(rerr); errors.Is(rerr, os.ErrDeadlineExceeded) {
+		if rerr = sr.result(&a.socket, rerr); errors.Is(rerr, os.ErrDeadlineExceeded) {
 			s.unwake()
 			continue // woken: look again
 		}
 		s.readFailed(rerr)
-		if r.closed.Load() {
+		if r.isClosed() {
 			err = ErrClosed // Close or Abort closed the connection under us
 		}
 		break
@@ -357,7 +357,7 @@ func (s *Stream) readFailed(err error) {
 	// A reset reaches writers too. A stream cut short (io.ErrUnexpectedEOF:
 	// TLS without close_notify) is the peer's end of sending, as EOF is:
 	// writing may go on.
-	if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) && !s.r.closed.Load() {
+	if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) && !s.r.isClosed() {
 		s.w.fail(err)
 	}
 	s.r.finish(err)
@@ -376,10 +376,10 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 		a.conn.SetReadDeadline(time.Time{})
 	}
 	switch {
-	case s.r.endedFlag.Load():
+	case s.r.isEnded():
 		s.reading = readStopped
 		s.stopCtxWatchLocked()
-	case s.r.closed.Load():
+	case s.r.isClosed():
 		s.startPumpLocked(a) // to read and drop until the connection closes
 		s.stopCtxWatchLocked()
 	case readAhead:
@@ -394,7 +394,7 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 
 // waitErr returns why a read call must stop waiting for data now, or nil.
 func (r *Reader) waitErr(ctx context.Context) error {
-	if r.closed.Load() {
+	if r.isClosed() {
 		return ErrClosed
 	}
 	if r.deadline.expired.Load() {
@@ -424,6 +424,9 @@ func (s *Stream) wakeLocked() {
 func (s *Stream) watchCtxLocked(ctx context.Context) {
 	s.stopCtxWatchLocked()
 	s.ctxFor = ctx
+	if s.wakeFn == nil {
+		s.wakeFn = s.wake // once: most streams are read with one ctx, or none that can end
+	}
 	if af, ok := ctx.(afterFuncer); ok {
 		// The ctx schedules the call itself (listener's handler ctx does),
 		// which costs less than context.AfterFunc.

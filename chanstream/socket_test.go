@@ -113,7 +113,7 @@ func TestSocket_PeerEOFAndResetAreSeenWhileNobodyReads(t *testing.T) {
 	s, peer := streamPair(t)
 	peer.Write([]byte("x"))
 	peer.CloseWrite()
-	eventually(t, "EOF taken in", func() bool { return s.Stats().BytesRead == 1 && s.r.endedFlag.Load() })
+	eventually(t, "EOF taken in", func() bool { return s.Stats().BytesRead == 1 && s.r.isEnded() })
 	if s.Err() != nil || s.AtEOF() {
 		t.Fatalf("Err = %v, AtEOF = %v with a byte buffered", s.Err(), s.AtEOF())
 	}
@@ -404,7 +404,7 @@ func TestWrite_IdleWriterHoldsNoBuffer(t *testing.T) {
 	eventually(t, "the pump has gone and the queue is empty", func() bool {
 		s.w.mu.Lock()
 		defer s.w.mu.Unlock()
-		return !s.w.busy && len(s.w.queue) == 0
+		return !s.w.busy && (s.w.q == nil || len(s.w.q.bufs) == 0)
 	})
 }
 
@@ -436,7 +436,7 @@ func TestStream_OverConnectionsThatAreNotSockets(t *testing.T) {
 			ctx := testCtx(t)
 			ours, peer := makePair()
 			s := NewStream(ours)
-			if s.run.sock != nil {
+			if s.run.isSocket() {
 				t.Fatal("taken for a socket")
 			}
 			echoed := make(chan error, 1)
@@ -533,7 +533,7 @@ func TestSocket_UnixPacketIsNotReadAsAStream(t *testing.T) {
 		s.Abort()
 		s.WaitClosed(testCtx(t))
 	}()
-	if s.run.sock != nil {
+	if s.run.isSocket() {
 		t.Fatal("a unixpacket connection taken for a stream socket")
 	}
 	peer.Write([]byte("a message\n"))

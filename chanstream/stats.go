@@ -21,11 +21,12 @@ type Stats struct {
 func (r *Reader) Stats() Stats {
 	consumed := r.consumedBytes() // first: it never passes received
 	received := r.received.Load()
+	cc := r.chunks.Load()
 	return Stats{
 		BytesRead:    received,
 		ReadBuffered: int(received - consumed),
 		LimitErrors:  r.limitErrors.Load(),
-		ReadPaused:   r.roomWaiters.Load() > 0,
+		ReadPaused:   cc != nil && cc.roomWaiters.Load() > 0,
 	}
 }
 

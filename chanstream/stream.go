@@ -33,8 +33,11 @@ import (
 // Close (or Abort) must be called when the stream is no longer needed, as
 // for a net.Conn; WaitClosed then waits until its goroutines have finished.
 type Stream struct {
-	r *Reader
-	w *Writer
+	// The halves, and the first run's attachment, are in one allocation
+	// with the stream: an idle connection costs the fewer bytes.
+	r     Reader
+	w     Writer
+	first attachment // the run start makes first (Attach makes the next ones)
 
 	pumps     group.Group
 	closeOnce sync.Once
@@ -57,38 +60,37 @@ type Stream struct {
 	watchNext *Stream
 	ctxFor    context.Context // the ctx whose end wakes a read call reading the socket
 	ctxStop   func() bool     // ends that
-	wakeFn    func()          // wake
-	parkFn    func()          // pumpParks
+	wakeFn    func()          // wake, made by the first watchCtxLocked
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
 // Attach starts the next.
 type attachment struct {
-	conn     net.Conn
+	socket                 // conn, and its RawConn if it is a socket
 	detached atomic.Bool   // set by Detach: the pumps stop
 	detachCh chan struct{} // Stream.mu: closed by Detach; made when first asked for (detachChan)
 	readDone chan struct{} // closed when the read pump of a connection that is not a socket has finished
-	sock     *socket       // conn's socket, if it is one (&sk); nil if not
-	sr       *sockRead     // reads the socket, for whoever reads it (&sRead)
-	sw       *sockWrite    // the Writer's direct writes to the socket (&sWrite)
 
-	sk     socket // in one allocation with the attachment
-	sRead  sockRead
-	sWrite sockWrite
+	// On a socket: what reads it for whoever reads it, and the Writer's
+	// direct writes to it.
+	sr sockRead
+	sw sockWrite
 }
 
-func newAttachment(conn net.Conn, chunkSize int) *attachment {
-	a := &attachment{conn: conn}
-	if rc := rawConnOf(conn); rc != nil {
-		a.sk = socket{rc: rc, conn: conn}
-		a.sock, a.sr, a.sw = &a.sk, &a.sRead, &a.sWrite
-		a.sr.init(a.sock, chunkSize)
-		a.sw.init(a.sock)
+// init makes a an attachment over conn, in place.
+func (a *attachment) init(conn net.Conn, chunkSize int) {
+	a.conn = conn
+	if a.rc = rawConnOf(conn); a.rc != nil {
+		a.sr.init(chunkSize)
+		a.sw.init()
 	} else {
 		a.readDone = make(chan struct{})
 	}
-	return a
 }
+
+// isSocket reports whether a's connection is read and written through its
+// RawConn (see rawconn.go).
+func (a *attachment) isSocket() bool { return a.rc != nil }
 
 // detachChan returns a channel closed when Detach stops a's pumps.
 func (s *Stream) detachChan(a *attachment) <-chan struct{} {
@@ -111,26 +113,25 @@ var _ net.Conn = (*Stream)(nil)
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig(opts)
 	s := &Stream{pumps: group.New()}
-	s.r = newReader(cfg, true)
+	s.r.init(cfg, true)
 	s.r.s = s
-	s.wakeFn, s.parkFn = s.wake, s.pumpParks
-	s.r.deadline.onExpire = s.wakeFn
-	s.w = newWriter(s, cfg)
+	s.w.init(s, cfg)
 	s.w.direct.Store(true)
-	s.start(conn)
+	s.start(conn, &s.first)
 	return s
 }
 
-// start runs the stream over conn. The read pump starts, or on a socket
+// start runs the stream over conn, with a as the run's attachment: the
+// stream's first, or a new one after Detach. The read pump starts, or on a socket
 // will if no read call comes first (see readpump.go); the write pump will
 // when there is something to send.
-func (s *Stream) start(conn net.Conn) {
-	a := newAttachment(conn, readChunkSize(s.r.limit))
+func (s *Stream) start(conn net.Conn, a *attachment) {
+	a.init(conn, readChunkSize(s.r.limit))
 	s.w.canWriteEOF.Store(canWriteEOF(conn))
 	s.mu.Lock()
 	s.conn, s.run = conn, a
 	s.parked, s.waiting, s.handOff, s.woken = false, false, false, false
-	if a.sock != nil {
+	if a.isSocket() {
 		s.reading = readNobody
 		s.armWatchLocked()
 	} else {
@@ -184,10 +185,10 @@ func (s *Stream) closeConn() {
 }
 
 // Reader returns the read half of the stream.
-func (s *Stream) Reader() *Reader { return s.r }
+func (s *Stream) Reader() *Reader { return &s.r }
 
 // Writer returns the write half of the stream.
-func (s *Stream) Writer() *Writer { return s.w }
+func (s *Stream) Writer() *Writer { return &s.w }
 
 // Conn returns the connection the stream is running over. Reading from or
 // writing to it directly bypasses the stream and corrupts it.
@@ -293,8 +294,8 @@ func (s *Stream) WaitClosed(ctx context.Context) error {
 // SetDeadline sets the read and write deadlines: see SetReadDeadline and
 // SetWriteDeadline.
 func (s *Stream) SetDeadline(t time.Time) error {
-	s.r.deadline.set(t)
-	s.w.deadline.set(t)
+	s.r.deadline.set(t, s)
+	s.w.deadline.set(t, nil)
 	return nil
 }
 

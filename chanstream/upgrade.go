@@ -102,7 +102,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	if err := s.detachable(); err != nil {
 		// The stream ended (or began closing) while the pumps stopped:
 		// carry on over the same connection.
-		s.start(a.conn)
+		s.start(a.conn, new(attachment))
 		release()
 		return nil, nil, err
 	}
@@ -113,7 +113,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 
 // detachable reports why the stream cannot be detached now, if it cannot.
 func (s *Stream) detachable() error {
-	if s.r.endedFlag.Load() {
+	if s.r.isEnded() {
 		if err := s.r.Err(); err != nil {
 			return fmt.Errorf("chanstream: cannot detach: the stream broke: %w", err)
 		}
@@ -147,11 +147,11 @@ func (s *Stream) Attach(conn net.Conn, extra map[string]any) error {
 		s.extra[k] = v
 	}
 	s.mu.Unlock()
-	if s.r.closed.Load() {
+	if s.r.isClosed() {
 		conn.Close()
 		return ErrClosed
 	}
-	s.start(conn)
+	s.start(conn, new(attachment))
 	s.w.gate.unlock(0)
 	s.r.end()
 	return nil

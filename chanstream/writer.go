@@ -64,39 +64,53 @@ type Writer struct {
 	high, low   int
 	canWriteEOF atomic.Bool
 
-	gate     gate // serialises write calls, so that each is queued whole
-	deadline deadline
-
-	mu         sync.Mutex
-	run        *attachment // the connection written to; nil while detached
-	queue      []*wbuf     // queued data; the last buffer may take more
-	pending    int         // bytes queued or being written, not yet sent
-	state      writeState
-	err        error         // why the connection broke, sticky
-	busy       bool          // the pump runs: it looks at the queue again before it stops
-	space      chan struct{} // closed when pending drops below high
-	lowWater   chan struct{} // closed when pending drops to low or below
-	flushed    chan struct{} // closed when pending drops to 0
-	closedCh   chan struct{} // closed by Close and Abort; made when first asked for (closedChanLocked)
-	aborted    chan struct{} // closed by Abort; made when first asked for (abortedChan)
-	wasAborted bool
-	iov        [][]byte // the pump's, for each writev
-
 	// direct reports that a Write may go to the socket at once: a read
 	// waited for data since the last write, so this one is likely an
 	// answer, and no burst of small writes is under way.
 	direct atomic.Bool
 
+	gate     gate // serialises write calls, so that each is queued whole
+	deadline deadline
+
+	mu         sync.Mutex
+	state      writeState
+	busy       bool        // the pump runs: it looks at the queue again before it stops
+	wasAborted bool        // Abort was called
+	run        *attachment // the connection written to; nil while detached
+	q          *writeQueue // made by the first write that queues data, or call that waits (queueLocked)
+	pending    int         // bytes queued or being written, not yet sent
+	err        error       // why the connection broke, sticky
+
 	written atomic.Int64
 	waits   atomic.Int64
 }
 
-func newWriter(s *Stream, cfg config) *Writer {
-	return &Writer{
-		s:    s,
-		high: cfg.writeHigh,
-		low:  cfg.writeLow,
+// A writeQueue is what a Writer needs once it queues data or a call waits,
+// apart from the Writer: a stream whose writes all go to the socket at once
+// (Write's direct path) and that nobody waits on never makes it. It is
+// guarded by Writer.mu, but for iov. pending > 0 implies that it has been
+// made.
+type writeQueue struct {
+	bufs     []*wbuf       // queued data; the last buffer may take more
+	space    chan struct{} // closed when pending drops below high
+	lowWater chan struct{} // closed when pending drops to low or below
+	flushed  chan struct{} // closed when pending drops to 0
+	closedCh chan struct{} // closed by Close and Abort; made when first asked for (closedChanLocked)
+	aborted  chan struct{} // closed by Abort; made when first asked for (abortedChan)
+	iov      [][]byte      // the pump's, for each writev
+}
+
+// queueLocked returns the write queue, making it if need be.
+func (w *Writer) queueLocked() *writeQueue {
+	if w.q == nil {
+		w.q = new(writeQueue)
 	}
+	return w.q
+}
+
+// init makes w the new Writer of s, in place: it is part of the Stream.
+func (w *Writer) init(s *Stream, cfg config) {
+	w.s, w.high, w.low = s, cfg.writeHigh, cfg.writeLow
 }
 
 // tlsConn is what the stream needs of a TLS connection: *tls.Conn and
@@ -201,7 +215,7 @@ func (w *Writer) write(ctx context.Context, bufs [][]byte) (int, error) {
 	}
 	direct := w.direct.Load() && w.direct.Swap(false)
 	if w.gate.state.Load()&gateBits == gateUnlocked && (w.pending == 0 || w.pending < w.high) && total <= max(w.high-w.pending, minPiece) {
-		if direct && len(bufs) == 1 && w.pending == 0 && !w.busy && w.run != nil && w.run.sw != nil {
+		if direct && len(bufs) == 1 && w.pending == 0 && !w.busy && w.run != nil && w.run.isSocket() {
 			return w.writeDirectLocked(bufs[0])
 		}
 		for _, p := range bufs {
@@ -259,7 +273,7 @@ func (w *Writer) writeSlow(ctx context.Context, bufs [][]byte) (int, error) {
 // p, and neither the pump, nor WriteEOF or Close, can act on the
 // connection meanwhile.
 func (w *Writer) writeDirectLocked(p []byte) (int, error) {
-	n, err := w.run.sw.write(p)
+	n, err := w.run.sw.write(&w.run.socket, p)
 	w.written.Add(int64(n))
 	switch {
 	case err != nil:
@@ -316,10 +330,11 @@ func (w *Writer) waitFlushed(ctx context.Context) error {
 			w.mu.Unlock()
 			return nil
 		}
-		if w.flushed == nil {
-			w.flushed = make(chan struct{})
+		q := w.queueLocked()
+		if q.flushed == nil {
+			q.flushed = make(chan struct{})
 		}
-		flushed, closed := w.flushed, w.closedChanLocked()
+		flushed, closed := q.flushed, w.closedChanLocked()
 		w.mu.Unlock()
 		select {
 		case <-flushed:
@@ -334,10 +349,11 @@ func (w *Writer) waitFlushed(ctx context.Context) error {
 // waitSpaceLocked waits, with w.mu released, until the queue drops below the
 // high watermark. It returns with w.mu unlocked.
 func (w *Writer) waitSpaceLocked(ctx context.Context) error {
-	if w.space == nil {
-		w.space = make(chan struct{})
+	q := w.queueLocked()
+	if q.space == nil {
+		q.space = make(chan struct{})
 	}
-	space, closed := w.space, w.closedChanLocked()
+	space, closed := q.space, w.closedChanLocked()
 	w.kickLocked()
 	w.waits.Add(1)
 	w.mu.Unlock()
@@ -356,13 +372,14 @@ func (w *Writer) waitSpaceLocked(ctx context.Context) error {
 // enqueueLocked copies p into the queue.
 func (w *Writer) enqueueLocked(p []byte) {
 	w.pending += len(p)
+	q := w.queueLocked()
 	for len(p) > 0 {
 		var b *wbuf
-		if k := len(w.queue); k > 0 && w.queue[k-1].w < len(w.queue[k-1].buf) {
-			b = w.queue[k-1]
+		if k := len(q.bufs); k > 0 && q.bufs[k-1].w < len(q.bufs[k-1].buf) {
+			b = q.bufs[k-1]
 		} else {
 			b = wbufPool.Get().(*wbuf)
-			w.queue = append(w.queue, b)
+			q.bufs = append(q.bufs, b)
 		}
 		n := copy(b.buf[b.w:], p)
 		b.w += n
@@ -402,10 +419,11 @@ func (w *Writer) Drain(ctx context.Context) error {
 			w.mu.Unlock()
 			return nil
 		}
-		if w.lowWater == nil {
-			w.lowWater = make(chan struct{})
+		q := w.queueLocked()
+		if q.lowWater == nil {
+			q.lowWater = make(chan struct{})
 		}
-		lowWater, closed := w.lowWater, w.closedChanLocked()
+		lowWater, closed := q.lowWater, w.closedChanLocked()
 		w.mu.Unlock()
 		select {
 		case <-lowWater:
@@ -430,7 +448,11 @@ func (w *Writer) flush(a *attachment) bool {
 			w.mu.Unlock()
 			return false
 		}
-		bufs := w.takeLocked(w.iov[:0])
+		q := w.q // nil if nothing was ever queued nor waited for; else set for good
+		var bufs [][]byte
+		if q != nil {
+			bufs = w.takeLocked(q.iov[:0])
+		}
 		if len(bufs) == 0 {
 			switch w.state {
 			case writeClosing:
@@ -471,7 +493,7 @@ func (w *Writer) flush(a *attachment) bool {
 		vec := net.Buffers(bufs)
 		n, err := vec.WriteTo(a.conn)
 		clear(bufs)
-		w.iov = bufs[:0]
+		q.iov = bufs[:0]
 
 		w.mu.Lock()
 		if w.state == writeClosed { // aborted while writing
@@ -491,8 +513,9 @@ func (w *Writer) flush(a *attachment) bool {
 }
 
 // takeLocked appends to iov every queued byte not yet handed to the pump.
+// The queue has been made.
 func (w *Writer) takeLocked(iov [][]byte) [][]byte {
-	for _, b := range w.queue {
+	for _, b := range w.q.bufs {
 		if b.taken < b.w {
 			iov = append(iov, b.buf[b.taken:b.w])
 			b.taken = b.w
@@ -504,18 +527,19 @@ func (w *Writer) takeLocked(iov [][]byte) [][]byte {
 // releaseLocked recycles the buffers the pump has sent. The last buffer may
 // still take more data: it is kept, and rewound when it has been sent whole.
 func (w *Writer) releaseLocked() {
+	q := w.q // made: the pump has sent data
 	k := 0
-	for k < len(w.queue)-1 && w.queue[k].taken == w.queue[k].w {
-		putWbuf(w.queue[k])
+	for k < len(q.bufs)-1 && q.bufs[k].taken == q.bufs[k].w {
+		putWbuf(q.bufs[k])
 		k++
 	}
 	if k > 0 {
-		n := copy(w.queue, w.queue[k:])
-		clear(w.queue[n:])
-		w.queue = w.queue[:n]
+		n := copy(q.bufs, q.bufs[k:])
+		clear(q.bufs[n:])
+		q.bufs = q.bufs[:n]
 	}
-	if len(w.queue) == 1 {
-		if b := w.queue[0]; b.taken == b.w {
+	if len(q.bufs) == 1 {
+		if b := q.bufs[0]; b.taken == b.w {
 			b.taken, b.w = 0, 0
 		}
 	}
@@ -527,26 +551,32 @@ const pumpYields = 4
 
 // releaseAllLocked recycles every buffer of a queue that has been sent.
 func (w *Writer) releaseAllLocked() {
-	for _, b := range w.queue {
-		putWbuf(b)
+	if q := w.q; q != nil {
+		for _, b := range q.bufs {
+			putWbuf(b)
+		}
+		clear(q.bufs)
+		q.bufs = q.bufs[:0]
 	}
-	clear(w.queue)
-	w.queue = w.queue[:0]
 }
 
 // signalLocked wakes the writers and drainers that can go on.
 func (w *Writer) signalLocked() {
-	if w.space != nil && (w.pending < w.high || w.pending == 0) {
-		close(w.space)
-		w.space = nil
+	q := w.q
+	if q == nil {
+		return // nobody ever waited
 	}
-	if w.lowWater != nil && w.pending <= w.low {
-		close(w.lowWater)
-		w.lowWater = nil
+	if q.space != nil && (w.pending < w.high || w.pending == 0) {
+		close(q.space)
+		q.space = nil
 	}
-	if w.flushed != nil && w.pending == 0 {
-		close(w.flushed)
-		w.flushed = nil
+	if q.lowWater != nil && w.pending <= w.low {
+		close(q.lowWater)
+		q.lowWater = nil
+	}
+	if q.flushed != nil && w.pending == 0 {
+		close(q.flushed)
+		q.flushed = nil
 	}
 }
 
@@ -556,11 +586,7 @@ func (w *Writer) failLocked(err error) {
 	if w.err == nil {
 		w.err = err
 	}
-	for _, b := range w.queue {
-		putWbuf(b)
-	}
-	clear(w.queue)
-	w.queue = w.queue[:0]
+	w.releaseAllLocked() // drops the queued data, recycling its buffers
 	w.pending = 0
 	w.signalLocked()
 }
@@ -620,34 +646,34 @@ func (w *Writer) close() {
 		return
 	}
 	w.state = writeClosing
-	if w.closedCh != nil {
-		close(w.closedCh)
+	if q := w.q; q != nil && q.closedCh != nil {
+		close(q.closedCh)
 	}
 	w.kickLocked()
 }
 
 // closedChanLocked returns a channel closed by Close and Abort.
 func (w *Writer) closedChanLocked() <-chan struct{} {
-	if w.closedCh == nil {
+	if w.q == nil || w.q.closedCh == nil {
 		if w.state >= writeClosing {
 			return closedChan
 		}
-		w.closedCh = make(chan struct{})
+		w.queueLocked().closedCh = make(chan struct{})
 	}
-	return w.closedCh
+	return w.q.closedCh
 }
 
 // abortedChan returns a channel closed by Abort.
 func (w *Writer) abortedChan() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.aborted == nil {
+	if w.q == nil || w.q.aborted == nil {
 		if w.wasAborted {
 			return closedChan
 		}
-		w.aborted = make(chan struct{})
+		w.queueLocked().aborted = make(chan struct{})
 	}
-	return w.aborted
+	return w.q.aborted
 }
 
 // abort drops the queue and stops the pump; the caller closes the
@@ -656,17 +682,20 @@ func (w *Writer) abortedChan() <-chan struct{} {
 func (w *Writer) abort() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.state < writeClosing && w.closedCh != nil {
-		close(w.closedCh)
+	q := w.q
+	if w.state < writeClosing && q != nil && q.closedCh != nil {
+		close(q.closedCh)
 	}
 	if !w.wasAborted {
 		w.wasAborted = true
-		if w.aborted != nil {
-			close(w.aborted)
+		if q != nil && q.aborted != nil {
+			close(q.aborted)
 		}
 	}
 	w.state = writeClosed
-	w.queue = nil
+	if q != nil {
+		q.bufs = nil
+	}
 	w.pending = 0
 	w.signalLocked()
 }
@@ -694,7 +723,7 @@ func (w *Writer) WaitClosed(ctx context.Context) error { return w.s.WaitClosed(c
 // already queued is still sent. A new deadline in the future, or the zero
 // time, makes writes work again.
 func (w *Writer) SetWriteDeadline(t time.Time) error {
-	w.deadline.set(t)
+	w.deadline.set(t, nil)
 	return nil
 }
 

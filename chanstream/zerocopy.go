@@ -79,8 +79,8 @@ func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 		r.drain()
 		for r.buffered < len(p) {
 			if r.atEnd {
-				if r.buffered == 0 && r.endSeen != io.EOF {
-					return 0, r.endSeen
+				if r.buffered == 0 && r.endSeen() != io.EOF {
+					return 0, r.endSeen()
 				}
 				n := r.copyOut(p)
 				return n, &IncompleteReadError{Partial: p[:n], Expected: len(p)}
@@ -116,10 +116,10 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 		if r.atEnd {
-			if r.endSeen == io.EOF {
+			if r.endSeen() == io.EOF {
 				return total, nil
 			}
-			return total, r.endSeen
+			return total, r.endSeen()
 		}
 		if err := r.fill(ctx); err != nil {
 			return total, err

@@ -18,13 +18,14 @@ type conn struct {
 	raw net.Conn
 	ctx handlerCtx // the handler's
 
-	mu       sync.Mutex
-	stream   *chanstream.Stream // nil while handshaking
-	aborted  bool               // abort was called
-	closing  bool               // close was called
-	lastRead int64              // BytesRead when the idle timer last looked
-	timers   []*time.Timer
-	onAbort  context.CancelFunc // ends the wait for a graceful close
+	mu        sync.Mutex
+	stream    *chanstream.Stream // nil while handshaking
+	aborted   bool               // abort was called
+	closing   bool               // close was called
+	lastRead  int64              // BytesRead when the idle timer last looked
+	firstByte *time.Timer        // WithFirstByteTimeout's, if set
+	idleTimer *time.Timer        // WithIdleTimeout's, if set
+	onAbort   context.CancelFunc // ends the wait for a graceful close
 }
 
 // startConn tracks raw and starts its goroutine, unless the server is
@@ -214,11 +215,11 @@ func (c *conn) armTimers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cfg.firstByteTimeout > 0 {
-		c.timers = append(c.timers, time.AfterFunc(cfg.firstByteTimeout, func() {
+		c.firstByte = time.AfterFunc(cfg.firstByteTimeout, func() {
 			if c.bytesRead() == 0 {
 				c.evict()
 			}
-		}))
+		})
 	}
 	if cfg.idleTimeout > 0 {
 		var t *time.Timer
@@ -229,15 +230,17 @@ func (c *conn) armTimers() {
 			}
 			t.Reset(cfg.idleTimeout)
 		})
-		c.timers = append(c.timers, t)
+		c.idleTimer = t
 	}
 }
 
 func (c *conn) stopTimers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range c.timers {
-		t.Stop()
+	for _, t := range [...]*time.Timer{c.firstByte, c.idleTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 }
 

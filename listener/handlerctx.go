@@ -18,10 +18,10 @@ import (
 type handlerCtx struct {
 	values context.Context // Listen's ctx without its cancellation
 
-	done  atomic.Value // chan struct{}, made when first asked for
-	mu    sync.Mutex
-	err   error
-	after []*afterFunc // the functions AfterFunc schedules
+	done     atomic.Pointer[chan struct{}] // made when first asked for
+	mu       sync.Mutex
+	canceled atomic.Bool  // set under mu once done is closed; Err is then context.Canceled, the only way c ends
+	after    []*afterFunc // mu: the functions AfterFunc schedules
 }
 
 type afterFunc struct{ f func() }
@@ -38,22 +38,24 @@ func (c *handlerCtx) Value(key any) any { return c.values.Value(key) }
 
 func (c *handlerCtx) Done() <-chan struct{} {
 	if d := c.done.Load(); d != nil {
-		return d.(chan struct{})
+		return *d
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if d := c.done.Load(); d != nil {
-		return d.(chan struct{})
+		return *d
 	}
 	d := make(chan struct{})
-	c.done.Store(d)
+	c.done.Store(&d)
 	return d
 }
 
+// Err takes no lock: read calls ask it once per call.
 func (c *handlerCtx) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	if c.canceled.Load() {
+		return context.Canceled
+	}
+	return nil
 }
 
 func (c *handlerCtx) String() string { return "listener.handlerCtx" }
@@ -64,7 +66,7 @@ func (c *handlerCtx) String() string { return "listener.handlerCtx" }
 func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
 	c.mu.Lock()
-	if c.err != nil {
+	if c.canceled.Load() {
 		c.mu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -85,16 +87,16 @@ func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 // cancel makes c done, with context.Canceled.
 func (c *handlerCtx) cancel() {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.canceled.Load() {
 		c.mu.Unlock()
 		return
 	}
-	c.err = context.Canceled
 	if d := c.done.Load(); d != nil {
-		close(d.(chan struct{}))
+		close(*d)
 	} else {
-		c.done.Store(closedChan)
+		c.done.Store(&closedChan)
 	}
+	c.canceled.Store(true) // after done is closed: Err != nil means Done is closed
 	after := c.after
 	c.after = nil
 	c.mu.Unlock()
