@@ -439,6 +439,13 @@ func TestStream_OverConnectionsThatAreNotSockets(t *testing.T) {
 			if s.run.isSocket() {
 				t.Fatal("taken for a socket")
 			}
+			wantSocket := ours
+			if tc, ok := ours.(*tls.Conn); ok {
+				wantSocket = tc.NetConn() // asyncio's "socket" is the one under TLS
+			}
+			if got, _ := s.ExtraInfo("socket"); got != wantSocket {
+				t.Fatalf("ExtraInfo(socket) = %T, want %T", got, wantSocket)
+			}
 			echoed := make(chan error, 1)
 			go func() { // the peer echoes lines
 				br := bytesReader{peer}

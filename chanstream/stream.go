@@ -205,11 +205,12 @@ func (s *Stream) LocalAddr() net.Addr { return s.Conn().LocalAddr() }
 func (s *Stream) RemoteAddr() net.Addr { return s.Conn().RemoteAddr() }
 
 // ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
-// "sockname" (the LocalAddr) and "socket" (the net.Conn); over TLS also
-// "ssl_object" (the tls.ConnectionState), "peercert" (the peer's leaf
-// *x509.Certificate, nil if it sent none), "cipher" (a TLSCipher) and, after
-// tlsupgrade, "sslcontext" (the *tls.Config). It reports false for a name it
-// does not know.
+// "sockname" (the LocalAddr) and "socket" (the net.Conn; over TLS the
+// connection under it, as asyncio's is the socket under its SSL layer);
+// over TLS also "ssl_object" (the tls.ConnectionState), "peercert" (the
+// peer's leaf *x509.Certificate, nil if it sent none), "cipher" (a
+// TLSCipher) and, after tlsupgrade, "sslcontext" (the *tls.Config). It
+// reports false for a name it does not know.
 func (s *Stream) ExtraInfo(name string) (any, bool) {
 	s.mu.Lock()
 	conn := s.conn
@@ -224,6 +225,15 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 	case "sockname":
 		return conn.LocalAddr(), true
 	case "socket":
+		// asyncio's is the transport's socket, under TLS too: the
+		// connection under a *tls.Conn (or anything with NetConn).
+		for {
+			u, ok := conn.(interface{ NetConn() net.Conn })
+			if !ok {
+				break
+			}
+			conn = u.NetConn()
+		}
 		return conn, true
 	}
 	if tc, ok := conn.(tlsConn); ok {
