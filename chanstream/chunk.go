@@ -30,15 +30,17 @@ func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
 
 // smallChunkSize is the size of the buffers the read pump uses when the
-// reader's limit is small (the default): two of them make the limit, which
+// reader's limit is below chunkSize: two of them make the limit, which
 // keeps what a stream holds for a reader that is not reading near
-// 2 × limit.
+// 2 × limit. From the default limit up a read takes 64 KiB, as a 64 KiB
+// bufio.Reader does: a flow of data costs half the read(2) calls that
+// 32 KiB would (bench/: bulk, lines and frames 2–10% faster).
 const smallChunkSize = 32 * 1024
 
 // readChunkSize returns the size of the read pump's buffers for a reader
 // with the given limit.
 func readChunkSize(limit int) int {
-	if limit < 2*chunkSize {
+	if limit < chunkSize {
 		return smallChunkSize
 	}
 	return chunkSize

@@ -17,7 +17,7 @@ import (
 
 // chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
 // connection's reader the bytes waiting there stay near the limit (with the
-// default limit, two chunks of 32 KiB), and the Reader itself holds at most about
+// default limit, one chunk of 64 KiB), and the Reader itself holds at most about
 // another limit while it looks for a separator. A standalone Reader is fed
 // by its owner, who already holds the data: it may queue more before Feed
 // blocks.
@@ -586,7 +586,7 @@ func (r *Reader) take(n int) []byte {
 }
 
 // smallReadRatio makes a read small for take: at most 1/16 of its chunk
-// (2 KiB of a 32 KiB chunk).
+// (4 KiB of a 64 KiB chunk).
 const smallReadRatio = 16
 
 // copyOut consumes min(len(p), r.buffered) bytes into p.
