@@ -51,10 +51,12 @@ type closeWriter interface{ CloseWrite() error }
 // there is something to send and gone when the queue is empty, sends
 // everything queued in one writev (net.Buffers) whenever the connection can
 // take it. As asyncio's write, a Write on a TCP or Unix socket with nothing
-// queued first tries to send its data at once, and queues only what the
-// socket does not take. Backpressure is by capacity: Write blocks while the
-// queued-but-unsent bytes are at or above the high watermark, and Drain
-// waits until they are at or below the low one.
+// queued that answers a read (see Write) first tries to send its data at
+// once, and queues only what the socket does not take; the further writes
+// of a burst are queued, so that the pump sends them in one writev where
+// asyncio makes a system call each. Backpressure is by capacity: Write
+// blocks while the queued-but-unsent bytes are at or above the high
+// watermark, and Drain waits until they are at or below the low one.
 //
 // Write methods may be called from several goroutines: each call's data is
 // queued whole, never interleaved with another call's. Drain may be called
