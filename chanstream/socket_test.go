@@ -295,6 +295,47 @@ func TestWrite_AnswerGoesToTheSocketAtOnce(t *testing.T) {
 	}
 }
 
+// asyncio's write-then-drain loop: after a Drain that found everything
+// sent, the next Write goes to the socket from the caller, as asyncio's
+// does; the Writes of a burst between two Drains are queued and coalesced.
+func TestWrite_AfterDrainGoesToTheSocketAtOnce(t *testing.T) {
+	ctx := testCtx(t)
+	s, peer := streamPair(t)
+	var want []byte
+	for i := range 50 {
+		msg := []byte(fmt.Sprintf("message %d\n", i))
+		want = append(want, msg...)
+		before := s.Stats().BytesWritten
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Stats().BytesWritten - before; got != int64(len(msg)) {
+			t.Fatalf("write %d: %d of %d bytes written when Write returned", i, got, len(msg))
+		}
+		if err := s.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A burst: the first goes at once, the rest are queued for one writev.
+	for i := range 10 {
+		msg := []byte(fmt.Sprintf("burst %d\n", i))
+		want = append(want, msg...)
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the peer received %q, want %q", got, want)
+	}
+}
+
 func TestWrite_DirectWritesRaceWithThePump(t *testing.T) {
 	ctx := testCtx(t)
 	s, peer := streamPair(t, WithWriteBufferLimits(8<<10, 2<<10))

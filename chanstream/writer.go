@@ -51,12 +51,13 @@ type closeWriter interface{ CloseWrite() error }
 // there is something to send and gone when the queue is empty, sends
 // everything queued in one writev (net.Buffers) whenever the connection can
 // take it. As asyncio's write, a Write on a TCP or Unix socket with nothing
-// queued that answers a read (see Write) first tries to send its data at
-// once, and queues only what the socket does not take; the further writes
-// of a burst are queued, so that the pump sends them in one writev where
-// asyncio makes a system call each. Backpressure is by capacity: Write
-// blocks while the queued-but-unsent bytes are at or above the high
-// watermark, and Drain waits until they are at or below the low one.
+// queued that answers a read or follows a Drain (see Write) first tries to
+// send its data at once, and queues only what the socket does not take; the
+// further writes of a burst are queued, so that the pump sends them in one
+// writev where asyncio makes a system call each. Backpressure is by
+// capacity: Write blocks while the queued-but-unsent bytes are at or above
+// the high watermark, and Drain waits until they are at or below the low
+// one.
 //
 // Write methods may be called from several goroutines: each call's data is
 // queued whole, never interleaved with another call's. Drain may be called
@@ -165,9 +166,10 @@ func (w *Writer) stateErrLocked() error {
 // queued-but-unsent bytes are at or above the high watermark (asyncio's
 // write, with drain's backpressure built in). On a TCP or Unix socket with
 // nothing queued, a Write that answers a read (the first Write after a read
-// waited for data, or the stream's first) sends p at once, as far as the
-// socket takes it without blocking, and queues only the rest: a
-// request-response exchange then costs no hand-off to the pump. A large p
+// waited for data, or after a Drain that found everything sent, or the
+// stream's first) sends p at once, as far as the socket takes it without
+// blocking, and queues only the rest: a request-response exchange, or a
+// Write + Drain loop, then costs no hand-off to the pump. A large p
 // is queued piece by piece as the pump sends, so the memory held stays near
 // the watermark. It
 // fails with ErrClosed after Close (even for an empty p), ErrWriteAfterEOF
@@ -418,6 +420,12 @@ func (w *Writer) Drain(ctx context.Context) error {
 			w.mu.Unlock()
 			return err
 		case w.pending <= w.low:
+			if w.pending == 0 && !w.direct.Load() {
+				// Everything was sent: the caller is in step with the
+				// connection, so its next Write (asyncio's write after
+				// drain) goes to the socket at once.
+				w.direct.Store(true)
+			}
 			w.mu.Unlock()
 			return nil
 		}
