@@ -1054,7 +1054,22 @@ func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 
 // AtEOF reports whether the stream has reached EOF and every byte has been
 // read (asyncio's at_eof). It is false after an error.
+//
+// On a socket nobody is reading, with every byte read, it first takes in
+// what the socket already holds, without waiting: an end of the stream that
+// has arrived is then seen at once, as asyncio's event loop would have fed
+// it, rather than when the stream next reads the socket.
 func (r *Reader) AtEOF() bool {
+	if r.atEOF() {
+		return true
+	}
+	if s := r.s; s != nil && !r.isEnded() && r.received.Load() == r.consumedBytes() {
+		s.poll()
+	}
+	return r.atEOF()
+}
+
+func (r *Reader) atEOF() bool {
 	return r.flags.Load()&readerEOFFed != 0 && r.received.Load() == r.consumedBytes()
 }
 

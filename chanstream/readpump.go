@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // How a stream reads its connection.
@@ -342,6 +344,63 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 	}
 	s.leaveSocket(a, readAhead)
 	return err
+}
+
+// poll reads the socket once without waiting, when neither a read call nor
+// the pump reads it (for AtEOF): what it holds is taken in, and an end of
+// the stream or an error ends the reader, as a read would.
+func (s *Stream) poll() {
+	r := &s.r
+	if r.isClosed() || !r.gate.tryLock() {
+		return // a read call is under way: it takes in what comes
+	}
+	defer r.end()
+	s.mu.Lock()
+	a := s.run
+	if a == nil || !a.isSocket() || s.reading != readNobody {
+		s.mu.Unlock()
+		return
+	}
+	s.reading = readInline
+	s.pumps.Add() // WaitClosed waits for the socket to be given back
+	s.mu.Unlock()
+
+	c := a.sr.pool.get()
+	var n int
+	var errno syscall.Errno
+	rerr := a.socket.rc.Read(func(fd uintptr) bool {
+		for {
+			m, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)))
+			if e != syscall.EINTR {
+				n, errno = int(m), e
+				return true // never wait
+			}
+		}
+	})
+	switch {
+	case rerr == nil && errno == 0 && n > 0:
+		c.w = n
+		r.takeIn(c)
+	case rerr == nil && errno == syscall.EAGAIN:
+		putChunk(c) // nothing yet
+	case rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
+		putChunk(c) // woken (see wake) as it read: leaveSocket clears it
+	case rerr == nil && errno == 0:
+		putChunk(c)
+		s.readFailed(io.EOF)
+	default:
+		putChunk(c)
+		s.readFailed(a.socket.opError("read", errnoOrNil(errno), rerr))
+	}
+	s.leaveSocket(a, false)
+}
+
+// errnoOrNil returns errno as an error, or nil for 0.
+func errnoOrNil(errno syscall.Errno) error {
+	if errno == 0 {
+		return nil
+	}
+	return errno
 }
 
 // unwake clears the read deadline that woke a read call reading the socket.

@@ -295,6 +295,81 @@ func TestWrite_AnswerGoesToTheSocketAtOnce(t *testing.T) {
 	}
 }
 
+// AtEOF sees an end of the stream that has arrived without waiting for the
+// stream to read the socket again (the watch would, after watchDelay): as
+// asyncio's at_eof, once its event loop fed the EOF. A loop on AtEOF then
+// ends without a last read that returns io.EOF.
+func TestStream_AtEOFSeesAnArrivedEndAtOnce(t *testing.T) {
+	ctx := testCtx(t)
+	s, peer := streamPair(t)
+	if s.AtEOF() {
+		t.Fatal("AtEOF before anything arrived")
+	}
+	peer.Write([]byte("abc"))
+	peer.CloseWrite()
+	time.Sleep(time.Millisecond) // the FIN is queued behind the data
+	data, err := s.ReadChunk(ctx, 100)
+	if string(data) != "abc" || err != nil {
+		t.Fatalf("ReadChunk = %q, %v", data, err)
+	}
+	if !s.AtEOF() {
+		t.Fatal("AtEOF is false with the end of the stream in the socket")
+	}
+	if data, err := s.ReadChunk(ctx, 100); len(data) != 0 || err != io.EOF {
+		t.Fatalf("ReadChunk at the end = %q, %v", data, err)
+	}
+	// Writing goes on after the peer's half-close.
+	if _, err := s.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "bye" {
+		t.Fatalf("the peer read %q, %v", got, err)
+	}
+}
+
+// AtEOF with data not yet read, or nothing arrived, stays false, and a read
+// call under way keeps the socket to itself.
+func TestStream_AtEOFWithoutTheEnd(t *testing.T) {
+	ctx := testCtx(t)
+	s, peer := streamPair(t)
+	peer.Write([]byte("line\nmore"))
+	time.Sleep(time.Millisecond)
+	if s.AtEOF() {
+		t.Fatal("AtEOF with data buffered")
+	}
+	if line, err := s.ReadLine(ctx); string(line) != "line\n" || err != nil {
+		t.Fatalf("ReadLine = %q, %v", line, err)
+	}
+	if s.AtEOF() {
+		t.Fatal("AtEOF with \"more\" unread")
+	}
+	if data, err := s.ReadChunk(ctx, 100); string(data) != "more" || err != nil {
+		t.Fatalf("ReadChunk = %q, %v", data, err)
+	}
+	for range 100 {
+		if s.AtEOF() {
+			t.Fatal("AtEOF while the peer is still open")
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ReadLine(ctx)
+		done <- err
+	}()
+	time.Sleep(5 * time.Millisecond)
+	if s.AtEOF() {
+		t.Fatal("AtEOF while the peer is still open and a read waits")
+	}
+	peer.Write([]byte("last\n"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // asyncio's write-then-drain loop: after a Drain that found everything
 // sent, the next Write goes to the socket from the caller, as asyncio's
 // does; the Writes of a burst between two Drains are queued and coalesced.
