@@ -797,8 +797,11 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 //
 // A line longer than the limit (not counting "\n") gives a
 // *LimitOverrunError, after discarding as asyncio does: through the "\n" if
-// it was found, else everything buffered (the rest of the line may then be
-// skipped with DiscardUntil). Its Consumed is the number of bytes discarded.
+// it was found, else everything buffered. Its Consumed is the number of
+// bytes discarded. As with asyncio, the rest of a line that had not all
+// arrived is then read as a line of its own (how much of it depends on what
+// was buffered when the limit was hit); to skip it reliably, call
+// DiscardUntil(ctx, []byte("\n")) after the error.
 func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	if err := r.begin(ctx); err != nil {
 		return nil, err
