@@ -21,6 +21,12 @@ var ErrClosed = fmt.Errorf("chanstream: %w", net.ErrClosed)
 // net.ErrClosed: the write half of the stream is closed.
 var ErrWriteAfterEOF = fmt.Errorf("chanstream: write after WriteEOF: %w", net.ErrClosed)
 
+// ErrWriteAfterCloseNotify is returned by writes on a TLS 1.2 stream after
+// the peer's close_notify, which the stream answers with its own at once, as
+// RFC 5246 requires and asyncio does: on TLS 1.2 close_notify ends the
+// connection. It matches net.ErrClosed.
+var ErrWriteAfterCloseNotify = fmt.Errorf("chanstream: write after the TLS 1.2 peer's close_notify, which ends the connection: %w", net.ErrClosed)
+
 // ErrNegativeCount is returned for a negative byte count (ReadExactly,
 // Discard).
 var ErrNegativeCount = errors.New("chanstream: negative count")

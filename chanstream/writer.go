@@ -75,14 +75,15 @@ type Writer struct {
 	gate     gate // serialises write calls, so that each is queued whole
 	deadline deadline
 
-	mu         sync.Mutex
-	state      writeState
-	busy       bool        // the pump runs: it looks at the queue again before it stops
-	wasAborted bool        // Abort was called
-	run        *attachment // the connection written to; nil while detached
-	q          *writeQueue // made by the first write that queues data, or call that waits (queueLocked)
-	pending    int         // bytes queued or being written, not yet sent
-	err        error       // why the connection broke, sticky
+	mu            sync.Mutex
+	state         writeState
+	closeNotified bool        // the state went to writeEOFQueued to answer a TLS 1.2 peer's close_notify
+	busy          bool        // the pump runs: it looks at the queue again before it stops
+	wasAborted    bool        // Abort was called
+	run           *attachment // the connection written to; nil while detached
+	q             *writeQueue // made by the first write that queues data, or call that waits (queueLocked)
+	pending       int         // bytes queued or being written, not yet sent
+	err           error       // why the connection broke, sticky
 
 	written atomic.Int64
 	waits   atomic.Int64
@@ -157,9 +158,27 @@ func (w *Writer) stateErrLocked() error {
 	case w.err != nil:
 		return w.err
 	case w.state >= writeEOFQueued:
+		if w.closeNotified {
+			return ErrWriteAfterCloseNotify
+		}
 		return ErrWriteAfterEOF
 	}
 	return nil
+}
+
+// answerCloseNotify ends writing after a TLS 1.2 peer's close_notify: what
+// is queued is still sent, then the stream's own close_notify, as WriteEOF
+// sends it (RFC 5246 §7.2.1: the other party must respond with a
+// close_notify; asyncio's SSL transport does at once). Reading is not
+// affected: the reader returns what it holds, then io.EOF.
+func (w *Writer) answerCloseNotify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state >= writeEOFQueued || w.err != nil {
+		return // already ending, or broken
+	}
+	w.state, w.closeNotified = writeEOFQueued, true
+	w.kickLocked()
 }
 
 // Write queues a copy of p to be sent and returns len(p), blocking while the

@@ -119,6 +119,11 @@ func (c *config) dialTCP(ctx context.Context, network, address string) (net.Conn
 	case network != "tcp":
 		return fail("address", fmt.Errorf("network %s with WithFamily(%v)", network, c.family))
 	}
+	if c.localAddr != "" {
+		if _, _, err := net.SplitHostPort(c.localAddr); err != nil {
+			return fail("address", fmt.Errorf("local address: %w", err)) // malformed: nothing to resolve
+		}
+	}
 	addrs, err := c.resolve(ctx, host, family)
 	if err != nil {
 		return fail("resolve", err)

@@ -320,6 +320,8 @@ func TestDial_BadArguments(t *testing.T) {
 		{"server name without TLS", "tcp", "127.0.0.1:1", []Option{WithServerName("x")}},
 		{"negative happy eyeballs", "tcp", "127.0.0.1:1", []Option{WithHappyEyeballs(-time.Second)}},
 		{"negative interleave", "tcp", "127.0.0.1:1", []Option{WithInterleave(-2)}},
+		{"interleave -1", "tcp", "127.0.0.1:1", []Option{WithInterleave(-1)}},
+		{"malformed local address", "tcp", "127.0.0.1:1", []Option{WithLocalAddr("not an address")}},
 		{"tcp4 with IPv6 family", "tcp4", "127.0.0.1:1", []Option{WithFamily(FamilyIPv6)}},
 		{"family on unix", "unix", "/nonexistent", []Option{WithFamily(FamilyIPv4)}},
 		{"zero handshake timeout", "tcp", "127.0.0.1:1", []Option{WithTLS(nil), WithTLSHandshakeTimeout(0)}},

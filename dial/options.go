@@ -61,6 +61,7 @@ type settings struct {
 	happyEyeballs    time.Duration // the stagger, when raceAttempts
 	raceAttempts     bool          // WithHappyEyeballs was given; else attempts one after another
 	interleave       int           // -1: unset
+	interleaveSet    bool          // WithInterleave was given: a negative n is an error
 	lookup           LookupFunc
 	dialer           *net.Dialer
 }
@@ -149,7 +150,7 @@ func WithHappyEyeballs(delay time.Duration) Option {
 // negative.
 func WithInterleave(n int) Option {
 	return dialOption(fmt.Sprintf("dial.WithInterleave(%d)", n), func(s *settings) {
-		s.interleave = n
+		s.interleave, s.interleaveSet = n, true
 	})
 }
 
@@ -195,7 +196,7 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("WithTLSShutdownTimeout(%v): must be positive", c.shutdownTimeout)
 	case c.happyEyeballs < 0:
 		return c, fmt.Errorf("WithHappyEyeballs(%v): must not be negative", c.happyEyeballs)
-	case c.interleave < -1:
+	case c.interleaveSet && c.interleave < 0:
 		return c, fmt.Errorf("WithInterleave(%d): must not be negative", c.interleave)
 	case c.family < FamilyAny || c.family > FamilyIPv6:
 		return c, fmt.Errorf("WithFamily(%v): unknown family", c.family)

@@ -24,6 +24,7 @@ const (
 
 type settings struct {
 	tls              *tls.Config
+	tlsNil           bool // WithTLS(nil): an error, not plain text
 	handshakeTimeout time.Duration
 	shutdownTimeout  time.Duration
 	reusePort        bool
@@ -61,9 +62,9 @@ func listenOption(name string, apply func(*settings)) Option { return layer.Opti
 // server handshake, bounded by the handshake timeout, before its handler
 // runs; one that fails is closed and counted in Stats().HandshakeErrors. The
 // config must have a certificate (Certificates or GetCertificate or
-// GetConfigForClient).
+// GetConfigForClient); a nil config is an error, not plain text.
 func WithTLS(config *tls.Config) Option {
-	return listenOption("listener.WithTLS(...)", func(s *settings) { s.tls = config })
+	return listenOption("listener.WithTLS(...)", func(s *settings) { s.tls, s.tlsNil = config, config == nil })
 }
 
 // WithTLSHandshakeTimeout bounds each connection's TLS handshake (asyncio's
@@ -156,7 +157,9 @@ func newConfig(opts []Option) (config, error) {
 		return c, err
 	}
 	switch {
-	case c.tls != nil && len(c.tls.Certificates) == 0 && c.tls.GetCertificate == nil && c.tls.GetConfigForClient == nil:
+	case c.tlsNil:
+		return c, fmt.Errorf("listener: WithTLS(nil): a TLS server needs a config with a certificate")
+	case c.tls != nil && !opt.HasCertificate(c.tls):
 		return c, fmt.Errorf("listener: WithTLS: the config has no certificate")
 	case c.handshakeTimeout <= 0:
 		return c, fmt.Errorf("listener: WithTLSHandshakeTimeout(%v): must be positive", c.handshakeTimeout)

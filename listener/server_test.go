@@ -603,6 +603,7 @@ func TestListen_Errors(t *testing.T) {
 		{"max conns 0", "tcp", "127.0.0.1:0", echo, []Option{WithMaxConns(0)}, nil},
 		{"negative backlog", "tcp", "127.0.0.1:0", echo, []Option{WithBacklog(-1)}, nil},
 		{"TLS without a certificate", "tcp", "127.0.0.1:0", echo, []Option{WithTLS(&tls.Config{})}, nil},
+		{"TLS with a nil config", "tcp", "127.0.0.1:0", echo, []Option{WithTLS(nil)}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,9 +85,10 @@ type Error struct {
 	// also matches context.DeadlineExceeded); Canceled, that ctx ended
 	// (the error matches ctx.Err()).
 	Timeout, Canceled bool
-	// Err is the cause: crypto/tls's error (a tls.AlertError, a
-	// *tls.CertificateVerificationError wrapping x509's, ...), io.EOF when
-	// the peer hung up, or the ctx's error.
+	// Err is the cause: crypto/tls's error (a
+	// *tls.CertificateVerificationError wrapping x509's; an alert the peer
+	// sent is crypto/tls's unexported alert type, "remote error: ..."),
+	// io.EOF when the peer hung up, or the ctx's error.
 	Err error
 }
 
@@ -135,10 +136,11 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 	if err != nil {
 		return fail("options", err)
 	}
+	if !client && !opt.HasCertificate(cfg) {
+		// Every handshake would fail, after the peer's ClientHello.
+		return fail("options", errors.New("tlsupgrade: Server needs a config with a certificate (Certificates, GetCertificate or GetConfigForClient)"))
+	}
 	if cfg == nil {
-		if !client {
-			return fail("options", errors.New("tlsupgrade: Server needs a config with a certificate"))
-		}
 		cfg = &tls.Config{}
 	}
 	cfg = cfg.Clone()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,6 +302,75 @@ func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 	}
 }
 
+// On TLS 1.2 close_notify ends the connection (RFC 5246 §7.2.1: the other
+// party must answer with its own), and asyncio's SSL transport answers at
+// once: so does a stream whose code is not reading or writing, and a peer's
+// Close does not wait out its shutdown timeout. What the answering side had
+// queued is still sent before its close_notify, and its reader still returns
+// what it holds, then io.EOF.
+func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
+	ctx := testnet.Ctx(t, 20*time.Second)
+	ccfg, scfg := configs(t, tls.VersionTLS12)
+	client, server := pair(t)
+	errC, errS := both(
+		func() error { return Client(ctx, client, ccfg, WithShutdownTimeout(10*time.Second)) },
+		func() error { return Server(ctx, server, scfg) })
+	if errC != nil || errS != nil {
+		t.Fatalf("client: %v; server: %v", errC, errS)
+	}
+	if _, err := client.Write([]byte("last words\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.WaitClosed(ctx); err != nil {
+		t.Fatalf("WaitClosed: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the client's Close took %v: the server did not answer its close_notify", took)
+	}
+	// The server's code had not read yet: everything is still there.
+	if line, err := server.ReadLine(ctx); string(line) != "last words\n" || err != nil {
+		t.Fatalf("ReadLine = %q, %v", line, err)
+	}
+	if _, err := server.ReadLine(ctx); err != io.EOF {
+		t.Fatalf("after close_notify: %v, want io.EOF", err)
+	}
+	if _, err := server.Write([]byte("too late")); !errors.Is(err, chanstream.ErrWriteAfterCloseNotify) || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after the peer's close_notify = %v", err)
+	}
+}
+
+// On TLS 1.3 close_notify closes one direction only: the side that receives
+// it may go on writing (the half-close TestUpgrade_HalfCloseOnTLS13 uses),
+// so it does not answer until it is closed itself.
+func TestUpgrade_CloseNotifyIsAHalfCloseOnTLS13(t *testing.T) {
+	ctx := testnet.Ctx(t, 20*time.Second)
+	ccfg, scfg := configs(t, tls.VersionTLS13)
+	client, server := pair(t)
+	errC, errS := both(func() error { return Client(ctx, client, ccfg) }, func() error { return Server(ctx, server, scfg) })
+	if errC != nil || errS != nil {
+		t.Fatalf("client: %v; server: %v", errC, errS)
+	}
+	if err := client.WriteEOF(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.ReadLine(ctx); err != io.EOF {
+		t.Fatalf("after close_notify: %v, want io.EOF", err)
+	}
+	if _, err := server.Write([]byte("answer after EOF\n")); err != nil {
+		t.Fatalf("Write after the peer's close_notify on TLS 1.3: %v", err)
+	}
+	if err := server.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := client.ReadLine(ctx); string(line) != "answer after EOF\n" || err != nil {
+		t.Fatalf("the client read %q, %v", line, err)
+	}
+}
+
 func TestUpgrade_TruncationIsNotEOF(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
 	ccfg, scfg := configs(t, 0)
@@ -489,5 +559,22 @@ func TestUpgrade_BadOptions(t *testing.T) {
 	}
 	if err := Server(context.Background(), server, scfg, WithServerName("x")); err == nil {
 		t.Fatal("WithServerName on Server accepted")
+	}
+	// A server config without a certificate fails at once, before any
+	// handshake (the peer here never sends a ClientHello), and says so.
+	for _, cfg := range []*tls.Config{nil, {}} {
+		_, server := pair(t)
+		start := time.Now()
+		err := Server(context.Background(), server, cfg)
+		var e *Error
+		if !errors.As(err, &e) || e.Op != "options" || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("Server with config %v = %v; want an options error about the certificate", cfg, err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Server with a config without a certificate took %v", took)
+		}
+		if !server.IsClosing() {
+			t.Fatal("the stream is not closed after the error")
+		}
 	}
 }
