@@ -231,17 +231,19 @@ func TestSocket_ReadAheadKeepsTheOrder(t *testing.T) {
 
 func TestWrite_DirectThenTheRestQueued(t *testing.T) {
 	ctx := testCtx(t)
-	s, peer := streamPair(t)
-	shrinkBuffers(s, peer)
+	s, peer := streamPair(t, WithWriteBufferLimits(64<<20, 1<<20))
 	// A fresh stream with nothing queued: the Write goes to the socket at
-	// once, which takes what its small buffers hold; the rest is queued,
-	// and a second Write queues behind it.
-	first := bytes.Repeat([]byte("0123456789abcdef"), 3<<10) // 48 KiB, below the watermark
+	// once, which takes what its buffers and the peer's window hold (about
+	// 4 MiB over loopback with Linux's defaults, the peer not reading); the
+	// rest is queued, and a second Write queues behind it. 32 MiB, below
+	// the watermark, is surely more.
+	first := bytes.Repeat([]byte("0123456789abcdef"), 2<<20)
 	second := []byte("and then this")
 	if n, err := s.Write(first); n != len(first) || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	direct := s.Stats().BytesWritten
+	t.Logf("%d of %d bytes went to the socket at once", direct, len(first))
 	if direct == 0 || direct >= int64(len(first)) {
 		t.Fatalf("%d bytes went to the socket at once, want some but not all of %d", direct, len(first))
 	}
