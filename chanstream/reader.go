@@ -134,6 +134,7 @@ func (r *Reader) helperGroup() *group.Group {
 
 func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
+	hooks.WakeStream = func(stream any) { stream.(*Stream).wake() }
 	hooks.WatchCtx = func(stream any, ctx context.Context) {
 		s := stream.(*Stream)
 		s.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/chanstream/chanstream/internal/hooks"
 )
 
 // How a stream reads its connection.
@@ -491,17 +493,25 @@ func (s *Stream) wakeLocked() {
 func (s *Stream) watchCtxLocked(ctx context.Context) {
 	s.stopCtxWatchLocked()
 	s.ctxFor = ctx
+	if sc, ok := ctx.(hooks.StreamCtx); ok && sc.WakesStream(s) {
+		s.ctxStop = wokenByCtx // the ctx wakes s itself when it is done
+		return
+	}
 	if s.wakeFn == nil {
 		s.wakeFn = s.wake // once: most streams are read with one ctx, or none that can end
 	}
 	if af, ok := ctx.(afterFuncer); ok {
-		// The ctx schedules the call itself (listener's handler ctx does),
-		// which costs less than context.AfterFunc.
+		// The ctx schedules the call itself, which costs less than
+		// context.AfterFunc.
 		s.ctxStop = af.AfterFunc(s.wakeFn)
 		return
 	}
 	s.ctxStop = context.AfterFunc(ctx, s.wakeFn)
 }
+
+// wokenByCtx is the ctxStop of a ctx that wakes its stream itself
+// (hooks.StreamCtx): there is nothing to stop.
+var wokenByCtx = func() bool { return false }
 
 // cancellable reports whether ctx can ever be done.
 func cancellable(ctx context.Context) bool {

@@ -95,6 +95,7 @@ func (c *conn) end() {
 // CloseClients or AbortClients came first.
 func (c *conn) makeStream() {
 	s := chanstream.NewStream(c.raw, c.srv.cfg.stream...)
+	c.ctx.setStream(s)
 	hooks.WatchCtx(s, &c.ctx)
 	c.mu.Lock()
 	c.stream = s

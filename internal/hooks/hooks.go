@@ -15,3 +15,16 @@ var SetWaitHook func(reader any, f func())
 // call would arrange. listener calls it for each handler's ctx when it
 // makes the stream, so that the handler's goroutine does not have to.
 var WatchCtx func(stream any, ctx context.Context)
+
+// A StreamCtx is a ctx that, when it is done, wakes the read calls of one
+// stream itself, by calling WakeStream (listener's handler ctx does): a
+// stream read with it registers no function with it, which saves an idle
+// connection the allocations of an AfterFunc.
+type StreamCtx interface {
+	// WakesStream reports whether the ctx wakes stream's read calls.
+	WakesStream(stream any) bool
+}
+
+// WakeStream wakes the read calls of stream (a *chanstream.Stream) that
+// wait on its socket, so that they look at their ctx again.
+var WakeStream func(stream any)
