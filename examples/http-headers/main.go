@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -61,16 +62,23 @@ func printHTTPHeaders(ctx context.Context, rawURL string, out io.Writer) error {
 		path = "/"
 	}
 	query := "HEAD " + path + " HTTP/1.0\r\n" +
-		"Host: " + u.Hostname() + "\r\n" +
+		"Host: " + strings.ToLower(u.Hostname()) + "\r\n" + // urlsplit's hostname is lower case
 		"\r\n"
 
 	s.Write(latin1(query))
 	for {
 		line, err := s.ReadLine(ctx)
-		if err != nil || len(line) == 0 { // EOF: asyncio's b''
+		if err != nil && err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// asyncio's readline raises (a line over the limit, a reset).
+			// An HTTPS server that ends without close_notify is the end,
+			// as for the original.
+			s.Abort()
+			return err
+		}
+		if len(line) == 0 { // EOF: asyncio's b''
 			break
 		}
-		if text := strings.TrimRight(fromLatin1(line), " \t\r\n\v\f"); text != "" {
+		if text := strings.TrimRightFunc(fromLatin1(line), isPySpace); text != "" {
 			fmt.Fprintf(out, "HTTP header> %s\n", text)
 		}
 	}
@@ -98,6 +106,17 @@ func latin1(s string) []byte {
 		b = append(b, byte(r))
 	}
 	return b
+}
+
+// isPySpace reports whether Python's str.isspace holds for r, a character
+// of ISO-8859-1: what str.rstrip() strips. It is more than Go's
+// unicode.IsSpace: the separators 0x1c-0x1f too.
+func isPySpace(r rune) bool {
+	switch {
+	case r >= 0x09 && r <= 0x0d, r >= 0x1c && r <= 0x20, r == 0x85, r == 0xa0:
+		return true
+	}
+	return false
 }
 
 // fromLatin1 decodes ISO-8859-1, as Python's bytes.decode('latin1').

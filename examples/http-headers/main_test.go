@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"go.uber.org/goleak"
 )
@@ -174,5 +176,87 @@ func TestHTTPHeaders_HTTPSServerSkipsCloseNotify(t *testing.T) {
 func TestHTTPHeaders_BadURL(t *testing.T) {
 	if err := printHTTPHeaders(context.Background(), "ftp://127.0.0.1/", &bytes.Buffer{}); err == nil {
 		t.Fatal("ftp:// accepted")
+	}
+}
+
+// rawServer answers every connection (ours, then the Python original's)
+// with response, after reading the request, whose lines it records.
+func rawServer(t *testing.T, conns int, response string) (addr string, requests func() []string) {
+	t.Helper()
+	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
+	var mu sync.Mutex
+	var got []string
+	var served sync.WaitGroup
+	served.Add(1)
+	go func() {
+		defer served.Done()
+		for range conns {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			raw.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(raw)
+			var req strings.Builder
+			for {
+				line, err := br.ReadString('\n')
+				req.WriteString(line)
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			mu.Lock()
+			got = append(got, req.String())
+			mu.Unlock()
+			io.WriteString(raw, response)
+			raw.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		served.Wait()
+	})
+	return ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// Header values ending in what Python's str.rstrip() strips beyond ASCII
+// whitespace (the separators 0x1c-0x1f, NEL, NBSP in latin-1), and a host
+// name in upper case (urlsplit's hostname is lower case): the example
+// prints and sends what the original does.
+func TestHTTPHeaders_StripsAndSendsAsTheOriginal(t *testing.T) {
+	addr, requests := rawServer(t, 2, "HTTP/1.0 200 OK\r\n"+
+		"X-Nbsp: v\xa0\r\n"+
+		"X-Nel: v\x85\r\n"+
+		"X-FS: v\x1c\x1f\r\n"+
+		"X-Tab: v \t\r\n"+
+		"X-Latin: caf\xe9\r\n"+
+		"\r\n")
+	_, port, _ := net.SplitHostPort(addr)
+	compare(t, "http://LOCALHOST:"+port+"/")
+	reqs := requests()
+	if len(reqs) != 2 || reqs[0] != reqs[1] {
+		t.Fatalf("the requests differ:\nours:   %q\noriginal: %q", reqs[0], reqs[1:])
+	}
+	if !strings.Contains(reqs[0], "Host: localhost\r\n") {
+		t.Fatalf("request %q", reqs[0])
+	}
+}
+
+// A header line over the reader's limit: the original's readline raises
+// (ValueError, exit 1), and the example fails with the limit error rather
+// than stopping as if the response had ended.
+func TestHTTPHeaders_LineOverTheLimitFails(t *testing.T) {
+	addr, _ := rawServer(t, 1, "HTTP/1.0 200 OK\r\nX-Big: "+strings.Repeat("b", 70000)+"\r\n\r\n")
+	var out bytes.Buffer
+	err := printHTTPHeaders(testnet.Ctx(t, 10*time.Second), "http://"+addr+"/", &out)
+	if !errors.Is(err, chanstream.ErrLimitOverrun) {
+		t.Fatalf("printHTTPHeaders = %v, want a limit error; printed %q", err, out.String())
+	}
+	if out.String() != "HTTP header> HTTP/1.0 200 OK\n" {
+		t.Fatalf("printed %q", out.String())
 	}
 }
