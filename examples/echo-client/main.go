@@ -54,7 +54,12 @@ func tcpEchoClient(ctx context.Context, addr, message string, out io.Writer) err
 		s.Abort()
 		return err
 	}
-	fmt.Fprintf(out, "Received: %s\n", pyfmt.Repr(string(data)))
+	received, err := pyfmt.DecodeUTF8(data)
+	if err != nil {
+		s.Abort() // the original's data.decode() raises: it prints no more
+		return err
+	}
+	fmt.Fprintf(out, "Received: %s\n", pyfmt.Repr(received))
 
 	fmt.Fprintln(out, "Close the connection")
 	s.Close()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -63,5 +64,37 @@ func TestEchoClient_ConnectionRefused(t *testing.T) {
 	err = tcpEchoClient(context.Background(), addr, "x", &out)
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("tcpEchoClient to a closed port = %v", err)
+	}
+}
+
+// An echo that cuts a character in two: the original's data.decode()
+// raises after "Send:", and prints nothing more.
+func TestEchoClient_EchoCutInsideACharacter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 100)
+		n, _ := io.ReadFull(c, buf)
+		c.Write(buf[:n])
+	}()
+	defer func() { <-done }()
+	var out bytes.Buffer
+	message := "a" + strings.Repeat("é", 60)
+	err = tcpEchoClient(testnet.Ctx(t, 10*time.Second), ln.Addr().String(), message, &out)
+	if err == nil || !strings.HasPrefix(err.Error(), "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xc3 in position 99: unexpected end of data") {
+		t.Fatalf("tcpEchoClient = %v", err)
+	}
+	if want := "Send: '" + message + "'\n"; out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
 	}
 }

@@ -71,7 +71,16 @@ func handleEcho(ctx context.Context, s *chanstream.Stream, out *lockedWriter) {
 	if err != nil && err != io.EOF {
 		return
 	}
-	message := string(data)
+	message, err := pyfmt.DecodeUTF8(data)
+	if err != nil {
+		// The original's data.decode() raises (the 100 bytes may cut a
+		// character in two): asyncio logs the exception and closes the
+		// connection, having printed and echoed nothing.
+		out.logf("Unhandled exception in client_connected_cb\n%v\n", err)
+		s.Close()
+		s.WaitClosed(ctx)
+		return
+	}
 	addr, _ := s.ExtraInfo("peername")
 
 	out.printf("Received %s from %s\n", pyfmt.Repr(message), pyfmt.Addr(addr.(net.Addr)))
@@ -88,8 +97,20 @@ func handleEcho(ctx context.Context, s *chanstream.Stream, out *lockedWriter) {
 // lockedWriter keeps the lines of concurrent handlers whole, as Python's
 // print does.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	errw io.Writer // for logf; os.Stderr if nil
+}
+
+// logf prints to the error output, as asyncio's logger does.
+func (l *lockedWriter) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.errw
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, format, args...)
 }
 
 func (l *lockedWriter) printf(format string, args ...any) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -117,4 +118,26 @@ func TestEchoServer_ManyClients(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// 100 bytes that cut a character in two: the original's data.decode()
+// raises, asyncio logs it and closes the connection; nothing is printed on
+// stdout and nothing is echoed (the seed's Python client then prints
+// "Received: ”").
+func TestEchoServer_MessageCutInsideACharacter(t *testing.T) {
+	port, out := startServer(t)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("a" + strings.Repeat("é", 60))) // byte 100 is the first half of an é
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("the server echoed %q, %v; want nothing", got, err)
+	}
+	if strings.Contains(out.String(), "Received") {
+		t.Fatalf("the server printed:\n%s", out.String())
+	}
 }

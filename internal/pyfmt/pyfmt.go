@@ -80,3 +80,54 @@ func Addr(a net.Addr) string {
 	}
 	return Repr(a.String())
 }
+
+// DecodeUTF8 returns b as a str, as Python's bytes.decode() does, or the
+// error Python's UnicodeDecodeError would carry, with its message, for the
+// first byte sequence that is not UTF-8.
+func DecodeUTF8(b []byte) (string, error) {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < 0x80 {
+			i++
+			continue
+		}
+		n, lo, hi := 0, byte(0x80), byte(0xbf) // length, and the second byte's range
+		switch {
+		case c >= 0xc2 && c <= 0xdf:
+			n = 2
+		case c == 0xe0:
+			n, lo = 3, 0xa0
+		case c >= 0xe1 && c <= 0xef:
+			n = 3
+			if c == 0xed {
+				hi = 0x9f // not a surrogate
+			}
+		case c == 0xf0:
+			n, lo = 4, 0x90
+		case c >= 0xf1 && c <= 0xf3:
+			n = 4
+		case c == 0xf4:
+			n, hi = 4, 0x8f
+		default:
+			return "", decodeError(b, i, i+1, "invalid start byte")
+		}
+		for k := 1; k < n; k++ {
+			if i+k >= len(b) {
+				return "", decodeError(b, i, len(b), "unexpected end of data")
+			}
+			if x := b[i+k]; (k == 1 && (x < lo || x > hi)) || (k > 1 && (x < 0x80 || x > 0xbf)) {
+				return "", decodeError(b, i, i+k, "invalid continuation byte")
+			}
+		}
+		i += n
+	}
+	return string(b), nil
+}
+
+// decodeError is UnicodeDecodeError's message for b[start:end].
+func decodeError(b []byte, start, end int, reason string) error {
+	if end-start == 1 {
+		return fmt.Errorf("UnicodeDecodeError: 'utf-8' codec can't decode byte 0x%02x in position %d: %s", b[start], start, reason)
+	}
+	return fmt.Errorf("UnicodeDecodeError: 'utf-8' codec can't decode bytes in position %d-%d: %s", start, end-1, reason)
+}
