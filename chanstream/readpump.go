@@ -39,6 +39,9 @@ import (
 //   - A read call that finds the pump running waits on the channel. If the
 //     pump then has nothing to read for a whole tick of the watch, it gives
 //     the socket to the read call and exits.
+//   - AtEOF, with every byte read and nobody on the socket, reads it once
+//     without waiting (poll), so that an end of the stream that has arrived
+//     is seen at once rather than at the watch's next tick.
 //   - After Close, the pump runs until the connection is closed, reading and
 //     dropping what comes.
 //
