@@ -68,7 +68,10 @@ func (r *Reader) deliver(ctx context.Context, c chan<- []byte, read func(context
 			}
 			return err
 		}
-		r.gate.publish(uint64(r.consumed)) // the count stays right while we wait
+		// The count stays right while we wait, data not counted as
+		// consumed until it is delivered: Stop may put it back (unread),
+		// and AtEOF and Stats must not have taken it as read.
+		r.gate.publish(uint64(r.consumed - int64(len(data))))
 		select {
 		case c <- data:
 		case <-ctx.Done():

@@ -426,10 +426,17 @@ func (s *Stream) unwake() {
 
 // readFailed ends the stream with the error a read of the socket got.
 func (s *Stream) readFailed(err error) {
+	if s.r.isClosed() {
+		// Close or Abort closed the connection under the read: a read
+		// call still waiting gets ErrClosed, whichever of the end and the
+		// close it sees first.
+		s.r.finish(ErrClosed)
+		return
+	}
 	// A reset reaches writers too. A stream cut short (io.ErrUnexpectedEOF:
 	// TLS without close_notify) is the peer's end of sending, as EOF is:
 	// writing may go on.
-	if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) && !s.r.isClosed() {
+	if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
 		s.w.fail(err)
 	}
 	s.r.finish(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
@@ -664,5 +665,71 @@ func TestSocket_UnixPacketIsNotReadAsAStream(t *testing.T) {
 	peer.Write([]byte("a message\n"))
 	if line, err := s.ReadLine(testCtx(t)); string(line) != "a message\n" || err != nil {
 		t.Fatalf("ReadLine = %q, %v", line, err)
+	}
+}
+
+// A read cut short by Close or Abort fails with ErrClosed, also when the
+// read pump's read of the closed connection ended the stream first (the
+// waiting read then saw the end and the close at once, and could return
+// the socket's "use of closed network connection").
+func TestStream_ReadCutShortByCloseIsErrClosed(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		s, peer := streamPair(t)
+		go func() {
+			for range 200 {
+				if _, err := peer.Write([]byte("line\n")); err != nil {
+					return
+				}
+			}
+		}()
+		errc := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := s.ReadLine(context.Background()); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(rnd.IntN(2000)) * time.Microsecond)
+		if i%2 == 1 {
+			s.Abort()
+		} else {
+			s.Close()
+		}
+		if err := <-errc; err != ErrClosed {
+			t.Fatalf("round %d: the read cut short by Close/Abort returned %v, want ErrClosed", i, err)
+		}
+		peer.Close()
+	}
+}
+
+// While a Receiver holds a value it has not delivered, the value is not
+// counted as read: Stop gives it back, so AtEOF must not have been true,
+// nor Stats().ReadBuffered zero.
+func TestReceiver_UndeliveredValueIsNotConsumed(t *testing.T) {
+	ctx := testCtx(t)
+	s, peer := streamPair(t)
+	peer.Write([]byte("abc"))
+	time.Sleep(2 * time.Millisecond)
+	rc := s.Chunks(ctx)
+	eventually(t, "the receiver to hold the data", func() bool { return s.Stats().BytesRead == 3 })
+	peer.CloseWrite()
+	for range 50 { // the watch reads the EOF meanwhile
+		if s.AtEOF() {
+			t.Fatal("AtEOF while the receiver holds undelivered bytes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := s.Stats().ReadBuffered; got != 3 {
+		t.Fatalf("ReadBuffered = %d with 3 bytes undelivered", got)
+	}
+	rc.Stop()
+	if data, err := s.ReadChunk(ctx, 100); string(data) != "abc" || err != nil {
+		t.Fatalf("after Stop, ReadChunk = %q, %v", data, err)
+	}
+	if !s.AtEOF() {
+		t.Fatal("AtEOF false with everything read and the peer's EOF in")
 	}
 }
