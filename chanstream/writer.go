@@ -208,7 +208,10 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
 
 // WriteLines queues every line as one write (asyncio's writelines): the
 // lines are queued whole and together, and sent in one writev when they fit
-// below the watermark. It blocks and fails as Write does.
+// below the watermark. It blocks and fails as Write does; when lines over
+// the watermark fail partway (a deadline, Close), what was queued before the
+// failure is still sent, and WriteLines cannot say how much: use Write or
+// WriteContext on the joined lines where that count matters.
 func (w *Writer) WriteLines(lines ...[]byte) error {
 	_, err := w.write(context.Background(), lines)
 	return err
