@@ -60,6 +60,19 @@ func configs(t *testing.T, version uint16) (client, server *tls.Config) {
 	return client, server
 }
 
+// upgradedPair returns the two ends of a connection upgraded to TLS at
+// version (0: crypto/tls's default), the client with copts.
+func upgradedPair(t *testing.T, ctx context.Context, version uint16, copts ...Option) (client, server *chanstream.Stream) {
+	t.Helper()
+	ccfg, scfg := configs(t, version)
+	client, server = pair(t)
+	errC, errS := both(func() error { return Client(ctx, client, ccfg, copts...) }, func() error { return Server(ctx, server, scfg) })
+	if errC != nil || errS != nil {
+		t.Fatalf("client: %v; server: %v", errC, errS)
+	}
+	return client, server
+}
+
 func TestUpgrade_DataInFlightBothWays(t *testing.T) {
 	// Each side sends the command, then at once its first TLS bytes come
 	// right behind the plain text. Nothing may be lost or duplicated.
@@ -260,12 +273,7 @@ func TestUpgrade_ExtraInfo(t *testing.T) {
 
 func TestUpgrade_HalfCloseOnTLS13(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	ccfg, scfg := configs(t, tls.VersionTLS13)
-	client, server := pair(t)
-	errC, errS := both(func() error { return Client(ctx, client, ccfg) }, func() error { return Server(ctx, server, scfg) })
-	if errC != nil || errS != nil {
-		t.Fatalf("client: %v; server: %v", errC, errS)
-	}
+	client, server := upgradedPair(t, ctx, tls.VersionTLS13)
 	if !client.CanWriteEOF() || !server.CanWriteEOF() {
 		t.Fatal("CanWriteEOF false on TLS 1.3")
 	}
@@ -288,12 +296,7 @@ func TestUpgrade_HalfCloseOnTLS13(t *testing.T) {
 
 func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	ccfg, scfg := configs(t, tls.VersionTLS12)
-	client, server := pair(t)
-	errC, errS := both(func() error { return Client(ctx, client, ccfg) }, func() error { return Server(ctx, server, scfg) })
-	if errC != nil || errS != nil {
-		t.Fatalf("client: %v; server: %v", errC, errS)
-	}
+	client, _ := upgradedPair(t, ctx, tls.VersionTLS12)
 	if client.CanWriteEOF() {
 		t.Fatal("CanWriteEOF true on TLS 1.2")
 	}
@@ -310,14 +313,7 @@ func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 // what it holds, then io.EOF.
 func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	ccfg, scfg := configs(t, tls.VersionTLS12)
-	client, server := pair(t)
-	errC, errS := both(
-		func() error { return Client(ctx, client, ccfg, WithShutdownTimeout(10*time.Second)) },
-		func() error { return Server(ctx, server, scfg) })
-	if errC != nil || errS != nil {
-		t.Fatalf("client: %v; server: %v", errC, errS)
-	}
+	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(10*time.Second))
 	if _, err := client.Write([]byte("last words\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -348,12 +344,7 @@ func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
 // so it does not answer until it is closed itself.
 func TestUpgrade_CloseNotifyIsAHalfCloseOnTLS13(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	ccfg, scfg := configs(t, tls.VersionTLS13)
-	client, server := pair(t)
-	errC, errS := both(func() error { return Client(ctx, client, ccfg) }, func() error { return Server(ctx, server, scfg) })
-	if errC != nil || errS != nil {
-		t.Fatalf("client: %v; server: %v", errC, errS)
-	}
+	client, server := upgradedPair(t, ctx, tls.VersionTLS13)
 	if err := client.WriteEOF(); err != nil {
 		t.Fatal(err)
 	}
