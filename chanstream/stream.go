@@ -111,7 +111,7 @@ var _ net.Conn = (*Stream)(nil)
 // starts the two pumps. It panics if an option is invalid (CheckOptions
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
-	cfg := mustConfig(opts)
+	cfg := mustConfig("NewStream", opts)
 	s := &Stream{pumps: group.New()}
 	s.r.init(cfg, true)
 	s.r.s = s

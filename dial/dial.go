@@ -22,6 +22,14 @@ import (
 // It wraps its cause, so errors.Is and errors.As reach the *net.OpError of
 // each connection attempt, context.DeadlineExceeded, or crypto/tls's and
 // crypto/x509's errors.
+//
+// Its message names the network and address once, then the step (but for
+// "address", where the cause says what is wrong), then the cause without
+// what the message has said already:
+//
+//	dial tcp 127.0.0.1: missing port in address
+//	dial tcp example.invalid:80: resolve: no such host
+//	dial tcp 127.0.0.1:1: connect: connection refused
 type Error struct {
 	Op      string
 	Net     string
@@ -31,19 +39,67 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	op := e.Op
-	if e.timeout {
-		op += " timed out"
+	msg := "dial " + e.Net
+	if e.Addr != "" {
+		msg += " " + e.Addr
 	}
-	cause := e.Err
-	if oe, ok := cause.(*net.OpError); ok && oe.Err != nil {
-		cause = oe.Err // it would repeat "dial tcp address: connect:"
-		if se, ok := cause.(*os.SyscallError); ok && se.Syscall == "connect" {
-			cause = se.Err
+	msg += ": "
+	if e.Op != "address" {
+		msg += e.Op
+		if e.timeout {
+			msg += " timed out"
 		}
+		msg += ": "
 	}
-	return "dial " + e.Net + " " + e.Addr + ": " + op + ": " + cause.Error()
+	return msg + describe(e.Err)
 }
+
+// describe returns err's message without what Error's own message says: the
+// network and address of a *net.OpError or *net.AddrError, the "connect"
+// of a connect(2) error, the "lookup host" of a *net.DNSError and
+// tlsupgrade's prefix. Of several connection attempts, it lists each one's
+// address and cause.
+func describe(err error) string {
+	switch e := err.(type) {
+	case *net.OpError:
+		if e.Err == nil {
+			break
+		}
+		if se, ok := e.Err.(*os.SyscallError); ok && se.Syscall == "connect" {
+			return describe(se.Err)
+		}
+		return describe(e.Err)
+	case *net.AddrError:
+		return e.Err
+	case *net.DNSError:
+		return e.Err
+	case *tlsupgrade.Error:
+		return describe(e.Err)
+	case interface{ Unwrap() []error }:
+		var msg string
+		for i, a := range e.Unwrap() {
+			if i > 0 {
+				msg += "; "
+			}
+			if oe, ok := a.(*net.OpError); ok && oe.Addr != nil {
+				msg += oe.Addr.String() + ": "
+			}
+			msg += describe(a)
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+// labelled is an error whose message is a label and its cause's message, as
+// describe gives it.
+type labelled struct {
+	label string
+	err   error
+}
+
+func (e *labelled) Error() string { return e.label + ": " + describe(e.err) }
+func (e *labelled) Unwrap() error { return e.err }
 
 // Unwrap returns the cause. With several connection attempts, it is the
 // errors.Join of every attempt's error, in the order they were started.
@@ -78,7 +134,7 @@ func Dial(ctx context.Context, network, address string, opts ...Option) (*chanst
 	case "unix":
 		conn, err = c.dialUnix(ctx, address)
 	default:
-		err = &Error{Op: "address", Net: network, Addr: address, Err: fmt.Errorf("unknown network %q (want tcp, tcp4, tcp6 or unix)", network)}
+		err = &Error{Op: "address", Net: network, Addr: address, Err: errors.New("unknown network (want tcp, tcp4, tcp6 or unix)")}
 	}
 	if err != nil {
 		return nil, err
@@ -121,7 +177,7 @@ func (c *config) dialTCP(ctx context.Context, network, address string) (net.Conn
 	}
 	if c.localAddr != "" {
 		if _, _, err := net.SplitHostPort(c.localAddr); err != nil {
-			return fail("address", fmt.Errorf("local address: %w", err)) // malformed: nothing to resolve
+			return fail("address", &labelled{"local address " + strconv.Quote(c.localAddr), err}) // malformed: nothing to resolve
 		}
 	}
 	addrs, err := c.resolve(ctx, host, family)
@@ -131,7 +187,7 @@ func (c *config) dialTCP(ctx context.Context, network, address string) (net.Conn
 	var locals []netip.AddrPort
 	if c.localAddr != "" {
 		if locals, err = c.resolveLocal(ctx, c.localAddr, family); err != nil {
-			return fail("resolve", fmt.Errorf("local address: %w", err))
+			return fail("resolve", &labelled{"local address " + strconv.Quote(c.localAddr), err})
 		}
 	}
 	var targets []target
@@ -408,7 +464,7 @@ func (c *config) upgrade(ctx context.Context, s *chanstream.Stream, network, add
 		s.Abort()
 		return &Error{Op: "tls handshake", Net: network, Addr: address, Err: errors.New("no server name to verify: use WithServerName")}
 	}
-	opts := []tlsupgrade.Option{tlsupgrade.WithHandshakeTimeout(c.handshakeTimeout), tlsupgrade.WithShutdownTimeout(c.shutdownTimeout)}
+	opts := []tlsupgrade.Option{tlsupgrade.WithTLSHandshakeTimeout(c.handshakeTimeout), tlsupgrade.WithTLSShutdownTimeout(c.shutdownTimeout)}
 	if name != "" {
 		opts = append(opts, tlsupgrade.WithServerName(name))
 	}
@@ -447,13 +503,10 @@ func FromFile(f *os.File, opts ...Option) (*chanstream.Stream, error) {
 }
 
 func checkAdopt(fn string, opts []Option) error {
-	if _, err := opt.Apply(opt.Stream, opts); err != nil {
-		return fmt.Errorf("dial.%s: %w", fn, err)
+	if _, err := opt.Apply(opt.Stream, fn, opts); err != nil {
+		return fmt.Errorf("dial: %w", err)
 	}
-	if err := chanstream.CheckOptions(opts...); err != nil {
-		return fmt.Errorf("dial.%s: %w", fn, err)
-	}
-	return nil
+	return chanstream.CheckOptions(opts...)
 }
 
 // socketPairName names the files of Pipe's sockets.
