@@ -376,9 +376,6 @@ func (s *Stream) Err() error { return s.r.Err() }
 // Lines is Reader.Lines.
 func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
 
-// Feed is Reader.Feed; on a Stream it fails with ErrFeedConnected.
-func (s *Stream) Feed(ctx context.Context, p []byte) error { return s.r.Feed(ctx, p) }
-
 // FeedEOF is Reader.FeedEOF: reads report EOF once the buffered data is
 // read, and the read pump stops reading.
 func (s *Stream) FeedEOF() { s.r.FeedEOF() }
