@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/hooks"
 	"github.com/chanstream/chanstream/internal/opt"
 )
 
@@ -185,7 +186,7 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 		return fail("options", errors.New("WithServerName is for Client, not Server"))
 	}
 
-	raw, unread, err := s.Detach(ctx)
+	raw, unread, err := hooks.Detach(s, ctx)
 	if err != nil {
 		e := &Error{Op: "detach", Err: err, Canceled: ctx.Err() != nil}
 		s.Abort()
@@ -216,7 +217,7 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 	}
 	conn := &Conn{Conn: tc, raw: spy, shutdownTimeout: set.shutdownTimeout}
 	// asyncio's "socket" stays the transport's socket under TLS.
-	if err := s.Attach(conn, map[string]any{"sslcontext": cfg, "socket": raw}); err != nil {
+	if err := hooks.Attach(s, conn, map[string]any{"sslcontext": cfg, "socket": raw}); err != nil {
 		conn.Close()
 		return &Error{Op: "handshake", Err: err}
 	}

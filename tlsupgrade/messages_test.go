@@ -3,10 +3,13 @@ package tlsupgrade
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/testnet"
 )
 
 // TestOptions_Messages checks what a bad option makes Client and Server
@@ -49,5 +52,30 @@ func TestOptions_Messages(t *testing.T) {
 				t.Errorf("message %q; want one tlsupgrade prefix and the end %q", msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestUpgrade_StreamThatEndedCannotBeUpgraded checks that a stream whose
+// peer has hung up fails the upgrade with a "detach" *Error that says why
+// once, and is closed.
+func TestUpgrade_StreamThatEndedCannotBeUpgraded(t *testing.T) {
+	ctx := testnet.Ctx(t, 10*time.Second)
+	ccfg, _ := configs(t, 0)
+	client, server := pair(t)
+	server.Close()
+	if _, err := client.ReadLine(ctx); err != io.EOF {
+		t.Fatalf("ReadLine after the peer closed = %v; want io.EOF", err)
+	}
+	err := Client(ctx, client, ccfg)
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "detach" {
+		t.Fatalf("Client = %v; want a detach *Error", err)
+	}
+	msg := err.Error()
+	if !strings.HasSuffix(msg, ": the peer has closed the stream (EOF)") || strings.Count(msg, "detach") != 1 {
+		t.Errorf("message %q; want the step once, then why", msg)
+	}
+	if !client.IsClosing() {
+		t.Error("the stream is not closed after the error")
 	}
 }
