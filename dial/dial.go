@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -57,8 +58,7 @@ func (e *Error) Error() string {
 // describe returns err's message without what Error's own message says: the
 // network and address of a *net.OpError or *net.AddrError, the "connect"
 // of a connect(2) error, the "lookup host" of a *net.DNSError and
-// tlsupgrade's prefix. Of several connection attempts, it lists each one's
-// address and cause.
+// tlsupgrade's prefix.
 func describe(err error) string {
 	switch e := err.(type) {
 	case *net.OpError:
@@ -75,18 +75,6 @@ func describe(err error) string {
 		return e.Err
 	case *tlsupgrade.Error:
 		return describe(e.Err)
-	case interface{ Unwrap() []error }:
-		var msg string
-		for i, a := range e.Unwrap() {
-			if i > 0 {
-				msg += "; "
-			}
-			if oe, ok := a.(*net.OpError); ok && oe.Addr != nil {
-				msg += oe.Addr.String() + ": "
-			}
-			msg += describe(a)
-		}
-		return msg
 	}
 	return err.Error()
 }
@@ -101,8 +89,9 @@ type labelled struct {
 func (e *labelled) Error() string { return e.label + ": " + describe(e.err) }
 func (e *labelled) Unwrap() error { return e.err }
 
-// Unwrap returns the cause. With several connection attempts, it is the
-// errors.Join of every attempt's error, in the order they were started.
+// Unwrap returns the cause. With several connection attempts, it is an
+// error whose Unwrap() []error returns every attempt's error, in the order
+// they were started.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Timeout reports whether the step failed because a deadline passed: the
@@ -420,8 +409,31 @@ func joinAttempts(ctx context.Context, errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	return errors.Join(errs...)
+	return attemptsError(errs)
 }
+
+// attemptsError is the error of several connection attempts: each one's
+// error, in the order they were started, and the ctx's when it is why they
+// stopped.
+type attemptsError []error
+
+// Error lists each attempt's address and cause: "127.0.0.1:7: connection
+// refused; 127.0.0.2:7: connection refused".
+func (e attemptsError) Error() string {
+	var msg strings.Builder
+	for i, err := range e {
+		if i > 0 {
+			msg.WriteString("; ")
+		}
+		if oe, ok := err.(*net.OpError); ok && oe.Addr != nil {
+			msg.WriteString(oe.Addr.String() + ": ")
+		}
+		msg.WriteString(describe(err))
+	}
+	return msg.String()
+}
+
+func (e attemptsError) Unwrap() []error { return e }
 
 func isTimeout(err error) bool {
 	var ne net.Error

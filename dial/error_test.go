@@ -78,7 +78,7 @@ func TestError_MessageListsEachAttempt(t *testing.T) {
 		return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(ip + ":7")),
 			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}
-	e := &Error{Op: "connect", Net: "tcp", Addr: "two.test:7", Err: errors.Join(refused("127.0.0.1"), refused("127.0.0.2"))}
+	e := &Error{Op: "connect", Net: "tcp", Addr: "two.test:7", Err: attemptsError{refused("127.0.0.1"), refused("127.0.0.2")}}
 	want := "dial tcp two.test:7: connect: 127.0.0.1:7: connection refused; 127.0.0.2:7: connection refused"
 	if got := e.Error(); got != want {
 		t.Errorf("Error()\n got %q\nwant %q", got, want)
@@ -127,4 +127,17 @@ func TestOptions_OfAnotherFunction(t *testing.T) {
 		}
 	}()
 	FromConn(a, WithTLS(nil))
+}
+
+// TestError_CertificateMessage checks the message of a certificate that does
+// not match: the step once, then crypto/tls's and x509's words, with no
+// tlsupgrade prefix in between.
+func TestError_CertificateMessage(t *testing.T) {
+	certs := testnet.NewTLS(t, "example.test")
+	ln := tlsServer(t, certs)
+	_, err := Dial(testnet.Ctx(t, 10*time.Second), "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithServerName("other.test"))
+	want := "dial tcp " + ln.Addr().String() + ": tls handshake: tls: failed to verify certificate: x509: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "other.test") {
+		t.Errorf("Dial error\n got %v\nwant %s...other.test...", err, want)
+	}
 }
