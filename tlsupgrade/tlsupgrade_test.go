@@ -313,7 +313,7 @@ func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 // what it holds, then io.EOF.
 func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithTLSShutdownTimeout(10*time.Second))
+	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(10*time.Second))
 	if _, err := client.Write([]byte("last words\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestUpgrade_CloseSendsCloseNotifyWithinTheShutdownTimeout(t *testing.T) {
 	tc := tls.Client(rawClient, ccfg)
 	defer tc.Close()
 	errC, errS := both(func() error { return tc.HandshakeContext(ctx) }, func() error {
-		return Server(ctx, server, scfg, WithTLSShutdownTimeout(200*time.Millisecond))
+		return Server(ctx, server, scfg, WithShutdownTimeout(200*time.Millisecond))
 	})
 	if errC != nil || errS != nil {
 		t.Fatalf("client: %v; server: %v", errC, errS)
@@ -434,7 +434,7 @@ func TestUpgrade_Failures(t *testing.T) {
 		{
 			name: "handshake timeout: the server never answers",
 			peer: func(ctx context.Context, raw net.Conn) { <-ctx.Done() },
-			opts: []Option{WithTLSHandshakeTimeout(100 * time.Millisecond)},
+			opts: []Option{WithHandshakeTimeout(100 * time.Millisecond)},
 			check: func(t *testing.T, e *Error) {
 				expect(t, e.Timeout && errors.Is(e, context.DeadlineExceeded), "a timeout")
 			},
@@ -545,8 +545,8 @@ func expect(t *testing.T, ok bool, what string) {
 func TestUpgrade_BadOptions(t *testing.T) {
 	_, scfg := configs(t, 0)
 	client, server := pair(t)
-	if err := Client(context.Background(), client, nil, WithTLSHandshakeTimeout(0)); err == nil {
-		t.Fatal("WithTLSHandshakeTimeout(0) accepted")
+	if err := Client(context.Background(), client, nil, WithHandshakeTimeout(0)); err == nil {
+		t.Fatal("WithHandshakeTimeout(0) accepted")
 	}
 	if err := Server(context.Background(), server, scfg, WithServerName("x")); err == nil {
 		t.Fatal("WithServerName on Server accepted")
