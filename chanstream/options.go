@@ -19,12 +19,32 @@ const (
 	DefaultWriteLow  = DefaultWriteHigh / 4
 )
 
-// Option configures a Reader, Writer or Stream. It is the option type of
-// every chanstream package: dial.Option, listener.Option and
-// tlsupgrade.Option are the same type, so stream options such as WithLimit
-// may be passed wherever streams are made. Options are checked where they are
-// used, not where they are made.
-type Option = opt.Option
+// Option configures a Reader, Writer or Stream. It is also the option type
+// of dial, listener and tlsupgrade (their Option is this type), so stream
+// options such as WithLimit may be passed wherever streams are made, next to
+// that package's own options. Options are checked where they are used, not
+// where they are made: a function given an option of another package fails
+// with an error that names both, such as "listener.WithBacklog is not an
+// option of Dial". The zero Option does nothing.
+type Option struct {
+	o *opt.Option
+}
+
+// String returns the option as it was written, such as
+// "chanstream.WithLimit(0)".
+func (o Option) String() string {
+	if o.o == nil {
+		return "chanstream.Option{}"
+	}
+	return o.o.String()
+}
+
+func init() {
+	opt.Register(
+		func(o *opt.Option) any { return Option{o} },
+		func(p any) *opt.Option { return p.(Option).o },
+	)
+}
 
 // WithLimit sets the buffer limit (asyncio's limit=): ReadLine and ReadUntil
 // fail with an error matching ErrLimitOverrun when a record is longer, and
@@ -32,9 +52,9 @@ type Option = opt.Option
 // bytes are waiting to be read. n must be positive. The default is
 // DefaultLimit.
 func WithLimit(n int) Option {
-	return opt.New(fmt.Sprintf("chanstream.WithLimit(%d)", n), opt.Stream, func(s *opt.Settings) {
+	return Option{opt.New(fmt.Sprintf("chanstream.WithLimit(%d)", n), opt.Stream, func(s *opt.Settings) {
 		s.Limit, s.LimitSet = n, true
-	})
+	})}
 }
 
 // WithWriteBufferLimits sets the write-buffer watermarks (asyncio's
@@ -44,14 +64,15 @@ func WithLimit(n int) Option {
 // data queued before it has been sent. The defaults are DefaultWriteHigh and
 // DefaultWriteLow.
 func WithWriteBufferLimits(high, low int) Option {
-	return opt.New(fmt.Sprintf("chanstream.WithWriteBufferLimits(%d, %d)", high, low), opt.Stream, func(s *opt.Settings) {
+	return Option{opt.New(fmt.Sprintf("chanstream.WithWriteBufferLimits(%d, %d)", high, low), opt.Stream, func(s *opt.Settings) {
 		s.WriteHigh, s.WriteLow, s.WriteLimitsSet = high, low, true
-	})
+	})}
 }
 
-// DefaultTLSShutdownTimeout is how long closing a stream over a *tls.Conn
-// waits for the peer's close_notify, as asyncio's ssl_shutdown_timeout
-// (tlsupgrade's connections carry their own).
+// DefaultTLSShutdownTimeout is how long closing a TLS stream waits for the
+// peer's close_notify, as asyncio's ssl_shutdown_timeout: for a stream made
+// over a *tls.Conn, and for the streams that tlsupgrade, dial and listener
+// make unless their WithTLSShutdownTimeout says otherwise.
 const DefaultTLSShutdownTimeout = 30 * time.Second
 
 // config is a validated set of stream settings.
@@ -61,8 +82,9 @@ type config struct {
 	writeLow  int
 }
 
-func newConfig(opts []Option) (config, error) {
-	s, err := opt.Apply(opt.Stream, opts)
+// newConfig validates opts for the function named where.
+func newConfig(where string, opts []Option) (config, error) {
+	s, err := opt.Apply(opt.Stream, where, opts)
 	if err != nil {
 		return config{}, fmt.Errorf("chanstream: %w", err)
 	}
@@ -90,12 +112,12 @@ func configFromSettings(s opt.Settings) (config, error) {
 // with the error they would panic with. dial and listener call it so that
 // they can return the error instead.
 func CheckOptions(opts ...Option) error {
-	_, err := newConfig(opts)
+	_, err := newConfig("NewStream", opts)
 	return err
 }
 
-func mustConfig(opts []Option) config {
-	c, err := newConfig(opts)
+func mustConfig(where string, opts []Option) config {
+	c, err := newConfig(where, opts)
 	if err != nil {
 		panic(err)
 	}

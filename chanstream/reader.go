@@ -150,7 +150,7 @@ func init() {
 // panics if an option is invalid (for example WithLimit(0)); CheckOptions
 // reports the same error.
 func NewReader(opts ...Option) *Reader {
-	return newReader(mustConfig(opts), false)
+	return newReader(mustConfig("NewReader", opts), false)
 }
 
 func newReader(cfg config, fedByConn bool) *Reader {

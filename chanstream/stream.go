@@ -111,7 +111,7 @@ var _ net.Conn = (*Stream)(nil)
 // starts the two pumps. It panics if an option is invalid (CheckOptions
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
-	cfg := mustConfig(opts)
+	cfg := mustConfig("NewStream", opts)
 	s := &Stream{pumps: group.New()}
 	s.r.init(cfg, true)
 	s.r.s = s
@@ -375,9 +375,6 @@ func (s *Stream) Err() error { return s.r.Err() }
 
 // Lines is Reader.Lines.
 func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
-
-// Feed is Reader.Feed; on a Stream it fails with ErrFeedConnected.
-func (s *Stream) Feed(ctx context.Context, p []byte) error { return s.r.Feed(ctx, p) }
 
 // FeedEOF is Reader.FeedEOF: reads report EOF once the buffered data is
 // read, and the read pump stops reading.

@@ -6,38 +6,52 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/chanstream/chanstream/internal/hooks"
 )
 
-// errDetached is what commit returns to the read pump when Detach stops it.
+// errDetached is what commit returns to the read pump when detach stops it.
 var errDetached = errors.New("chanstream: detached")
 
-// ErrDetached is returned by Detach on a stream that is detached already,
-// and by Attach on one that is not.
-var ErrDetached = errors.New("chanstream: the stream is detached")
+// errAlreadyDetached is returned by detach on a stream that is detached
+// already; errNotDetached by attach on one that is not.
+var (
+	errAlreadyDetached = errors.New("chanstream: the stream is detached already")
+	errNotDetached     = errors.New("chanstream: the stream is not detached")
+)
+
+func init() {
+	hooks.Detach = func(stream any, ctx context.Context) (net.Conn, []byte, error) {
+		return stream.(*Stream).detach(ctx)
+	}
+	hooks.Attach = func(stream any, conn net.Conn, extra map[string]any) error {
+		return stream.(*Stream).attach(conn, extra)
+	}
+}
 
 // longAgo is a deadline in the past, to stop a blocked Read.
 var longAgo = time.Unix(1, 0)
 
-// Detach stops the stream's pumps without closing the connection and returns
+// detach stops the stream's pumps without closing the connection and returns
 // the connection together with the bytes the read pump took from it that
 // nobody has read yet, so that a protocol layer (TLS, for
-// tlsupgrade.Client and tlsupgrade.Server) can take over the connection
-// where the stream left it and Attach the result. It is the hook for
-// asyncio's start_tls; everything else should leave it alone.
+// tlsupgrade.Client and tlsupgrade.Server, through hooks.Detach) can take
+// over the connection where the stream left it and attach the result. It is
+// asyncio's start_tls's way in.
 //
-// Detach first waits for its turn as a reader and as a writer (so no read or
+// detach first waits for its turn as a reader and as a writer (so no read or
 // write call is in progress or can start), then until every queued byte has
 // been sent, then stops the pumps; the read pump, blocked in Read, is
-// stopped with a read deadline in the past, which Detach clears again.
+// stopped with a read deadline in the past, which detach clears again.
 // Nothing is lost: unread holds, in order, every byte received and not yet
-// returned by a read method. Until Attach, read and write calls wait (they
+// returned by a read method. Until attach, read and write calls wait (they
 // still honour their ctx and deadlines), and Close or Abort closes the
 // connection.
 //
 // If ctx ends first, or the stream has ended, is closing, or cannot stop
-// its read pump (the connection has no deadlines), Detach returns an error
+// its read pump (the connection has no deadlines), detach returns an error
 // and the stream goes on as before.
-func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err error) {
+func (s *Stream) detach(ctx context.Context) (conn net.Conn, unread []byte, err error) {
 	if err := s.r.begin(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -54,7 +68,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	s.mu.Unlock()
 	if a == nil {
 		release()
-		return nil, nil, ErrDetached
+		return nil, nil, errAlreadyDetached
 	}
 	if err := s.detachable(); err != nil {
 		release()
@@ -68,11 +82,11 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	// connection has deadlines at all.
 	if err := a.conn.SetReadDeadline(time.Time{}); err != nil {
 		release()
-		return nil, nil, fmt.Errorf("chanstream: cannot detach: %w", err)
+		return nil, nil, fmt.Errorf("the connection has no deadlines: %w", err)
 	}
-	// Nobody is to start reading the socket any more.
-	// detached first, so that the read pump knows the deadline's timeout
-	// for what it is; and nobody is to start reading the socket any more.
+	// Mark the run detached before the deadline stops the read pump, so
+	// that the pump takes the timeout for a stop; and let nobody start
+	// reading the socket any more.
 	s.mu.Lock()
 	if s.reading == readNobody {
 		s.disarmWatchLocked()
@@ -107,38 +121,37 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 		return nil, nil, err
 	}
 	unread = s.r.take(s.r.buffered)
-	// The gates stay held until Attach.
+	// The gates stay held until attach.
 	return a.conn, unread, nil
 }
 
 // detachable reports why the stream cannot be detached now, if it cannot.
+// The caller (tlsupgrade) says that it could not detach.
 func (s *Stream) detachable() error {
 	if s.r.isEnded() {
 		if err := s.r.Err(); err != nil {
-			return fmt.Errorf("chanstream: cannot detach: the stream broke: %w", err)
+			return fmt.Errorf("the stream broke: %w", err)
 		}
-		return errors.New("chanstream: cannot detach: the peer has closed the stream (EOF)")
+		return errors.New("the peer has closed the stream (EOF)")
 	}
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	if err := s.w.stateErrLocked(); err != nil {
-		return fmt.Errorf("chanstream: cannot detach: %w", err)
-	}
-	return nil
+	return s.w.stateErrLocked()
 }
 
-// Attach resumes a detached stream over conn, typically a *tls.Conn made
-// over the connection Detach returned and fed the unread bytes first. The
-// pumps start over conn, and the read and write calls waiting since Detach
+// attach resumes a detached stream over conn, typically a *tls.Conn made
+// over the connection detach returned and fed the unread bytes first. The
+// pumps start over conn, and the read and write calls waiting since detach
 // go on through it; the Stream, its Reader and its Writer stay the same
 // values. extra adds to what ExtraInfo answers (tlsupgrade gives
-// "sslcontext"). Attach returns ErrDetached if the stream is not detached,
-// and ErrClosed if it was closed meanwhile, in which case conn is closed.
-func (s *Stream) Attach(conn net.Conn, extra map[string]any) error {
+// "sslcontext"). attach returns errNotDetached if the stream is not
+// detached, and ErrClosed if it was closed meanwhile, in which case conn is
+// closed.
+func (s *Stream) attach(conn net.Conn, extra map[string]any) error {
 	s.mu.Lock()
 	if s.run != nil {
 		s.mu.Unlock()
-		return ErrDetached
+		return errNotDetached
 	}
 	for k, v := range extra {
 		if s.extra == nil {

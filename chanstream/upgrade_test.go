@@ -12,7 +12,7 @@ import (
 )
 
 // xorConn is a toy "protocol layer" over a detached connection: it XORs
-// every byte with key, and reads the bytes Detach handed back first.
+// every byte with key, and reads the bytes detach handed back first.
 type xorConn struct {
 	net.Conn
 	key    byte
@@ -64,7 +64,7 @@ func TestDetach_UnreadBytesBehindACommandAreHandedBack(t *testing.T) {
 		t.Fatalf("ReadLine = %q, %v", line, err)
 	}
 	s.Write([]byte("220 go ahead\r\n")) // queued; must be sent before the switch
-	conn, unread, err := s.Detach(ctx)
+	conn, unread, err := s.detach(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +76,12 @@ func TestDetach_UnreadBytesBehindACommandAreHandedBack(t *testing.T) {
 	if _, err := io.ReadFull(peer, reply); err != nil || string(reply) != "220 go ahead\r\n" {
 		t.Fatalf("the peer got %q, %v", reply, err)
 	}
-	if err := s.Attach(&xorConn{Conn: conn, key: 0x5a, prefix: unread}, map[string]any{"layer": "xor"}); err != nil {
+	if err := s.attach(&xorConn{Conn: conn, key: 0x5a, prefix: unread}, map[string]any{"layer": "xor"}); err != nil {
 		t.Fatal(err)
 	}
 	line, err = s.ReadLine(ctx)
 	if err != nil || string(line) != "first line after the upgrade\n" {
-		t.Fatalf("ReadLine after Attach = %q, %v", line, err)
+		t.Fatalf("ReadLine after attach = %q, %v", line, err)
 	}
 	peer.Write(xor([]byte("second\n"), 0x5a))
 	if line, err := s.ReadLine(ctx); err != nil || string(line) != "second\n" {
@@ -96,7 +96,7 @@ func TestDetach_UnreadBytesBehindACommandAreHandedBack(t *testing.T) {
 		t.Fatalf("ExtraInfo(layer) = %v, %v", v, ok)
 	}
 	if _, ok := s.Conn().(*xorConn); !ok {
-		t.Fatalf("Conn() is %T after Attach", s.Conn())
+		t.Fatalf("Conn() is %T after attach", s.Conn())
 	}
 }
 
@@ -124,7 +124,7 @@ func TestDetach_LosesNothingFromAFullPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, unread, err := s.Detach(ctx)
+	conn, unread, err := s.detach(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +137,9 @@ func TestDetach_LosesNothingFromAFullPipeline(t *testing.T) {
 	}
 	got := append(append(head, unread...), rest...)
 	if !bytes.Equal(got, data) {
-		t.Fatalf("bytes lost or reordered across Detach (%d of %d, %d unread)", len(got), len(data), len(unread))
+		t.Fatalf("bytes lost or reordered across detach (%d of %d, %d unread)", len(got), len(data), len(unread))
 	}
-	if err := s.Attach(conn, nil); err != nil {
+	if err := s.attach(conn, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -150,7 +150,7 @@ func TestDetach_ReadsWaitUntilAttach(t *testing.T) {
 	s := NewStream(ours)
 	defer closeStream(t, s)
 	defer peer.Close()
-	conn, _, err := s.Detach(ctx)
+	conn, _, err := s.detach(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestDetach_ReadsWaitUntilAttach(t *testing.T) {
 	if _, err := s.ReadChunk(short, 10); err != context.DeadlineExceeded {
 		t.Fatalf("a read while detached = %v; want it to wait (and honour its ctx)", err)
 	}
-	if err := s.Attach(conn, nil); err != nil {
+	if err := s.attach(conn, nil); err != nil {
 		t.Fatal(err)
 	}
 	if line := <-got; line != "hello\n" {
@@ -179,24 +179,24 @@ func TestDetach_ReadsWaitUntilAttach(t *testing.T) {
 
 func TestDetach_Refusals(t *testing.T) {
 	ctx := testCtx(t)
-	t.Run("twice, and Attach when attached", func(t *testing.T) {
+	t.Run("twice, and attach when attached", func(t *testing.T) {
 		ours, peer := tcpPair(t)
 		defer peer.Close()
 		s := NewStream(ours)
 		defer closeStream(t, s)
-		if err := s.Attach(ours, nil); err != ErrDetached {
-			t.Fatalf("Attach on an attached stream = %v", err)
+		if err := s.attach(ours, nil); err != errNotDetached {
+			t.Fatalf("attach on an attached stream = %v", err)
 		}
-		conn, _, err := s.Detach(ctx)
+		conn, _, err := s.detach(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		defer cancel()
-		if _, _, err := s.Detach(short); err == nil {
-			t.Fatal("a second Detach succeeded")
+		if _, _, err := s.detach(short); err == nil {
+			t.Fatal("a second detach succeeded")
 		}
-		if err := s.Attach(conn, nil); err != nil {
+		if err := s.attach(conn, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -209,8 +209,8 @@ func TestDetach_Refusals(t *testing.T) {
 		if _, err := s.ReadChunk(ctx, -1); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.Detach(ctx); err == nil {
-			t.Fatal("Detach after EOF succeeded")
+		if _, _, err := s.detach(ctx); err == nil {
+			t.Fatal("detach after EOF succeeded")
 		}
 		// The stream goes on: it can still write.
 		s.Write([]byte("still here"))
@@ -233,8 +233,8 @@ func TestDetach_Refusals(t *testing.T) {
 		<-reading
 		short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 		defer cancel()
-		if _, _, err := s.Detach(short); err != context.DeadlineExceeded {
-			t.Fatalf("Detach = %v", err)
+		if _, _, err := s.detach(short); err != context.DeadlineExceeded {
+			t.Fatalf("detach = %v", err)
 		}
 		peer.Write([]byte("line\n"))
 		if err := <-done; err != nil {
@@ -245,7 +245,7 @@ func TestDetach_Refusals(t *testing.T) {
 		ours, peer := tcpPair(t)
 		defer peer.Close()
 		s := NewStream(ours)
-		conn, _, err := s.Detach(ctx)
+		conn, _, err := s.detach(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,8 +253,8 @@ func TestDetach_Refusals(t *testing.T) {
 		if err := s.WaitClosed(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Attach(conn, nil); err != ErrClosed {
-			t.Fatalf("Attach after Close = %v", err)
+		if err := s.attach(conn, nil); err != ErrClosed {
+			t.Fatalf("attach after Close = %v", err)
 		}
 		if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("Write after Close = %v", err)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -22,6 +23,14 @@ import (
 // It wraps its cause, so errors.Is and errors.As reach the *net.OpError of
 // each connection attempt, context.DeadlineExceeded, or crypto/tls's and
 // crypto/x509's errors.
+//
+// Its message names the network and address once, then the step (but for
+// "address", where the cause says what is wrong), then the cause without
+// what the message has said already:
+//
+//	dial tcp 127.0.0.1: missing port in address
+//	dial tcp example.invalid:80: resolve: no such host
+//	dial tcp 127.0.0.1:1: connect: connection refused
 type Error struct {
 	Op      string
 	Net     string
@@ -31,22 +40,58 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	op := e.Op
-	if e.timeout {
-		op += " timed out"
+	msg := "dial " + e.Net
+	if e.Addr != "" {
+		msg += " " + e.Addr
 	}
-	cause := e.Err
-	if oe, ok := cause.(*net.OpError); ok && oe.Err != nil {
-		cause = oe.Err // it would repeat "dial tcp address: connect:"
-		if se, ok := cause.(*os.SyscallError); ok && se.Syscall == "connect" {
-			cause = se.Err
+	msg += ": "
+	if e.Op != "address" {
+		msg += e.Op
+		if e.timeout {
+			msg += " timed out"
 		}
+		msg += ": "
 	}
-	return "dial " + e.Net + " " + e.Addr + ": " + op + ": " + cause.Error()
+	return msg + describe(e.Err)
 }
 
-// Unwrap returns the cause. With several connection attempts, it is the
-// errors.Join of every attempt's error, in the order they were started.
+// describe returns err's message without what Error's own message says: the
+// network and address of a *net.OpError or *net.AddrError, the "connect"
+// of a connect(2) error, the "lookup host" of a *net.DNSError and
+// tlsupgrade's prefix.
+func describe(err error) string {
+	switch e := err.(type) {
+	case *net.OpError:
+		if e.Err == nil {
+			break
+		}
+		if se, ok := e.Err.(*os.SyscallError); ok && se.Syscall == "connect" {
+			return describe(se.Err)
+		}
+		return describe(e.Err)
+	case *net.AddrError:
+		return e.Err
+	case *net.DNSError:
+		return e.Err
+	case *tlsupgrade.Error:
+		return describe(e.Err)
+	}
+	return err.Error()
+}
+
+// labelled is an error whose message is a label and its cause's message, as
+// describe gives it.
+type labelled struct {
+	label string
+	err   error
+}
+
+func (e *labelled) Error() string { return e.label + ": " + describe(e.err) }
+func (e *labelled) Unwrap() error { return e.err }
+
+// Unwrap returns the cause. With several connection attempts, it is an
+// error whose Unwrap() []error returns every attempt's error, in the order
+// they were started.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Timeout reports whether the step failed because a deadline passed: the
@@ -78,7 +123,7 @@ func Dial(ctx context.Context, network, address string, opts ...Option) (*chanst
 	case "unix":
 		conn, err = c.dialUnix(ctx, address)
 	default:
-		err = &Error{Op: "address", Net: network, Addr: address, Err: fmt.Errorf("unknown network %q (want tcp, tcp4, tcp6 or unix)", network)}
+		err = &Error{Op: "address", Net: network, Addr: address, Err: errors.New("unknown network (want tcp, tcp4, tcp6 or unix)")}
 	}
 	if err != nil {
 		return nil, err
@@ -121,7 +166,7 @@ func (c *config) dialTCP(ctx context.Context, network, address string) (net.Conn
 	}
 	if c.localAddr != "" {
 		if _, _, err := net.SplitHostPort(c.localAddr); err != nil {
-			return fail("address", fmt.Errorf("local address: %w", err)) // malformed: nothing to resolve
+			return fail("address", &labelled{"local address " + strconv.Quote(c.localAddr), err}) // malformed: nothing to resolve
 		}
 	}
 	addrs, err := c.resolve(ctx, host, family)
@@ -131,7 +176,7 @@ func (c *config) dialTCP(ctx context.Context, network, address string) (net.Conn
 	var locals []netip.AddrPort
 	if c.localAddr != "" {
 		if locals, err = c.resolveLocal(ctx, c.localAddr, family); err != nil {
-			return fail("resolve", fmt.Errorf("local address: %w", err))
+			return fail("resolve", &labelled{"local address " + strconv.Quote(c.localAddr), err})
 		}
 	}
 	var targets []target
@@ -364,8 +409,31 @@ func joinAttempts(ctx context.Context, errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	return errors.Join(errs...)
+	return attemptsError(errs)
 }
+
+// attemptsError is the error of several connection attempts: each one's
+// error, in the order they were started, and the ctx's when it is why they
+// stopped.
+type attemptsError []error
+
+// Error lists each attempt's address and cause: "127.0.0.1:7: connection
+// refused; 127.0.0.2:7: connection refused".
+func (e attemptsError) Error() string {
+	var msg strings.Builder
+	for i, err := range e {
+		if i > 0 {
+			msg.WriteString("; ")
+		}
+		if oe, ok := err.(*net.OpError); ok && oe.Addr != nil {
+			msg.WriteString(oe.Addr.String() + ": ")
+		}
+		msg.WriteString(describe(err))
+	}
+	return msg.String()
+}
+
+func (e attemptsError) Unwrap() []error { return e }
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -408,7 +476,7 @@ func (c *config) upgrade(ctx context.Context, s *chanstream.Stream, network, add
 		s.Abort()
 		return &Error{Op: "tls handshake", Net: network, Addr: address, Err: errors.New("no server name to verify: use WithServerName")}
 	}
-	opts := []tlsupgrade.Option{tlsupgrade.WithHandshakeTimeout(c.handshakeTimeout), tlsupgrade.WithShutdownTimeout(c.shutdownTimeout)}
+	opts := []tlsupgrade.Option{tlsupgrade.WithTLSHandshakeTimeout(c.handshakeTimeout), tlsupgrade.WithTLSShutdownTimeout(c.shutdownTimeout)}
 	if name != "" {
 		opts = append(opts, tlsupgrade.WithServerName(name))
 	}
@@ -447,13 +515,10 @@ func FromFile(f *os.File, opts ...Option) (*chanstream.Stream, error) {
 }
 
 func checkAdopt(fn string, opts []Option) error {
-	if _, err := opt.Apply(opt.Stream, opts); err != nil {
-		return fmt.Errorf("dial.%s: %w", fn, err)
+	if _, err := opt.Apply(opt.Stream, fn, opts); err != nil {
+		return fmt.Errorf("dial: %w", err)
 	}
-	if err := chanstream.CheckOptions(opts...); err != nil {
-		return fmt.Errorf("dial.%s: %w", fn, err)
-	}
-	return nil
+	return chanstream.CheckOptions(opts...)
 }
 
 // socketPairName names the files of Pipe's sockets.

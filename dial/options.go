@@ -10,18 +10,24 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/internal/opt"
+	"github.com/chanstream/chanstream/tlsupgrade"
 )
 
-// Option configures Dial, FromConn, FromFile and Pipe. It is the same type
-// as chanstream.Option, so stream options such as chanstream.WithLimit and
-// chanstream.WithWriteBufferLimits are passed here too.
-type Option = opt.Option
+// Option configures Dial, FromConn, FromFile and Pipe. It is
+// chanstream.Option, so stream options such as chanstream.WithLimit and
+// chanstream.WithWriteBufferLimits are passed here too, next to this
+// package's. Only stream options apply to FromConn, FromFile and Pipe.
+type Option = chanstream.Option
 
-// The defaults of asyncio's ssl_handshake_timeout and ssl_shutdown_timeout.
-const (
-	DefaultTLSHandshakeTimeout = 60 * time.Second
-	DefaultTLSShutdownTimeout  = 30 * time.Second
-)
+// DefaultTLSHandshakeTimeout is tlsupgrade.DefaultTLSHandshakeTimeout.
+//
+// Deprecated: use tlsupgrade.DefaultTLSHandshakeTimeout.
+const DefaultTLSHandshakeTimeout = tlsupgrade.DefaultTLSHandshakeTimeout
+
+// DefaultTLSShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+//
+// Deprecated: use chanstream.DefaultTLSShutdownTimeout.
+const DefaultTLSShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
 
 // Family restricts the address family of a connection (asyncio's family=).
 type Family int
@@ -67,13 +73,19 @@ type settings struct {
 }
 
 func newSettings() *settings {
-	return &settings{handshakeTimeout: DefaultTLSHandshakeTimeout, shutdownTimeout: DefaultTLSShutdownTimeout, interleave: -1}
+	return &settings{
+		handshakeTimeout: tlsupgrade.DefaultTLSHandshakeTimeout,
+		shutdownTimeout:  chanstream.DefaultTLSShutdownTimeout,
+		interleave:       -1,
+	}
 }
 
 // layer holds this package's settings among the options.
 var layer = opt.Layer[settings]{Scope: opt.Dial, New: newSettings}
 
-func dialOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
+func dialOption(name string, apply func(*settings)) Option {
+	return opt.Wrap[Option](layer.Option(name, apply))
+}
 
 // WithTLS makes the connection TLS from the start (asyncio's ssl=). A nil
 // config means a default one: the system's roots, and the host name from the
@@ -94,7 +106,8 @@ func WithServerName(name string) Option {
 }
 
 // WithTLSHandshakeTimeout bounds the TLS handshake (asyncio's
-// ssl_handshake_timeout; default 60 s). It must be positive.
+// ssl_handshake_timeout; default [tlsupgrade.DefaultTLSHandshakeTimeout],
+// 60 s). It must be positive.
 func WithTLSHandshakeTimeout(d time.Duration) Option {
 	return dialOption(fmt.Sprintf("dial.WithTLSHandshakeTimeout(%v)", d), func(s *settings) {
 		s.handshakeTimeout = d
@@ -102,8 +115,8 @@ func WithTLSHandshakeTimeout(d time.Duration) Option {
 }
 
 // WithTLSShutdownTimeout bounds how long closing a TLS stream waits for the
-// close_notify exchange (asyncio's ssl_shutdown_timeout; default 30 s). It
-// must be positive.
+// close_notify exchange (asyncio's ssl_shutdown_timeout; default
+// [chanstream.DefaultTLSShutdownTimeout], 30 s). It must be positive.
 func WithTLSShutdownTimeout(d time.Duration) Option {
 	return dialOption(fmt.Sprintf("dial.WithTLSShutdownTimeout(%v)", d), func(s *settings) {
 		s.shutdownTimeout = d
@@ -177,8 +190,9 @@ type config struct {
 	stream []Option // the options to pass to chanstream.NewStream
 }
 
+// newConfig validates opts for Dial.
 func newConfig(opts []Option) (config, error) {
-	all, err := opt.Apply(opt.Dial|opt.Stream, opts)
+	all, err := opt.Apply(opt.Dial|opt.Stream, "Dial", opts)
 	if err != nil {
 		return config{}, err
 	}

@@ -173,7 +173,7 @@ func (c *conn) upgrade(s *chanstream.Stream) bool {
 	srv.handshaking.Add(1)
 	defer srv.handshaking.Add(-1)
 	err := tlsupgrade.Server(&c.ctx, s, srv.cfg.tls,
-		tlsupgrade.WithHandshakeTimeout(srv.cfg.handshakeTimeout), tlsupgrade.WithShutdownTimeout(srv.cfg.shutdownTimeout))
+		tlsupgrade.WithTLSHandshakeTimeout(srv.cfg.handshakeTimeout), tlsupgrade.WithTLSShutdownTimeout(srv.cfg.shutdownTimeout))
 	if err != nil {
 		srv.handshakeErrors.Add(1)
 		srv.cfg.logger.Debug("listener: TLS handshake failed", "remote", remoteAddr(c.raw), "err", err)

@@ -109,7 +109,7 @@ func (c *config) listenTCP(ctx context.Context, network, address string) ([]net.
 // and returns the function that removes the file at Close.
 func (c *config) listenUnix(ctx context.Context, path string) (net.Listener, func(), error) {
 	if err := opt.CheckUnixPath(path); err != nil {
-		return nil, nil, fmt.Errorf("listener: %w", err)
+		return nil, nil, fmt.Errorf("listener: listen unix %s: %w", path, err)
 	}
 	abstract := path[0] == '@'
 	if !abstract {

@@ -9,18 +9,24 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/internal/opt"
+	"github.com/chanstream/chanstream/tlsupgrade"
 )
 
-// Option configures Listen and FromListener. It is the same type as
+// Option configures Listen, FromListener and FromFile. It is
 // chanstream.Option, so stream options such as chanstream.WithLimit and
-// chanstream.WithWriteBufferLimits apply to every accepted stream.
-type Option = opt.Option
+// chanstream.WithWriteBufferLimits are passed here too, next to this
+// package's, and apply to every accepted stream.
+type Option = chanstream.Option
 
-// The defaults of asyncio's ssl_handshake_timeout and ssl_shutdown_timeout.
-const (
-	DefaultTLSHandshakeTimeout = 60 * time.Second
-	DefaultTLSShutdownTimeout  = 30 * time.Second
-)
+// DefaultTLSHandshakeTimeout is tlsupgrade.DefaultTLSHandshakeTimeout.
+//
+// Deprecated: use tlsupgrade.DefaultTLSHandshakeTimeout.
+const DefaultTLSHandshakeTimeout = tlsupgrade.DefaultTLSHandshakeTimeout
+
+// DefaultTLSShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+//
+// Deprecated: use chanstream.DefaultTLSShutdownTimeout.
+const DefaultTLSShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
 
 type settings struct {
 	tls              *tls.Config
@@ -42,8 +48,8 @@ const unset = math.MinInt
 
 func newSettings() *settings {
 	return &settings{
-		handshakeTimeout: DefaultTLSHandshakeTimeout,
-		shutdownTimeout:  DefaultTLSShutdownTimeout,
+		handshakeTimeout: tlsupgrade.DefaultTLSHandshakeTimeout,
+		shutdownTimeout:  chanstream.DefaultTLSShutdownTimeout,
 		reuseAddress:     true,
 		startServing:     true,
 		backlog:          unset,
@@ -56,7 +62,9 @@ func newSettings() *settings {
 // layer holds this package's settings among the options.
 var layer = opt.Layer[settings]{Scope: opt.Listen, New: newSettings}
 
-func listenOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
+func listenOption(name string, apply func(*settings)) Option {
+	return opt.Wrap[Option](layer.Option(name, apply))
+}
 
 // WithTLS serves TLS (asyncio's ssl=): every accepted connection does the
 // server handshake, bounded by the handshake timeout, before its handler
@@ -68,14 +76,15 @@ func WithTLS(config *tls.Config) Option {
 }
 
 // WithTLSHandshakeTimeout bounds each connection's TLS handshake (asyncio's
-// ssl_handshake_timeout; default 60 s). It must be positive.
+// ssl_handshake_timeout; default [tlsupgrade.DefaultTLSHandshakeTimeout],
+// 60 s). It must be positive.
 func WithTLSHandshakeTimeout(d time.Duration) Option {
 	return listenOption(fmt.Sprintf("listener.WithTLSHandshakeTimeout(%v)", d), func(s *settings) { s.handshakeTimeout = d })
 }
 
 // WithTLSShutdownTimeout bounds how long closing a TLS stream waits for the
-// close_notify exchange (asyncio's ssl_shutdown_timeout; default 30 s). It
-// must be positive.
+// close_notify exchange (asyncio's ssl_shutdown_timeout; default
+// [chanstream.DefaultTLSShutdownTimeout], 30 s). It must be positive.
 func WithTLSShutdownTimeout(d time.Duration) Option {
 	return listenOption(fmt.Sprintf("listener.WithTLSShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
 }
@@ -146,8 +155,9 @@ type config struct {
 	stream []Option
 }
 
-func newConfig(opts []Option) (config, error) {
-	all, err := opt.Apply(opt.Listen|opt.Stream, opts)
+// newConfig validates opts for the function named where.
+func newConfig(where string, opts []Option) (config, error) {
+	all, err := opt.Apply(opt.Listen|opt.Stream, where, opts)
 	if err != nil {
 		return config{}, fmt.Errorf("listener: %w", err)
 	}

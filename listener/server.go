@@ -75,7 +75,7 @@ type Server struct {
 // given. ctx bounds the setting up (resolving the host name); its values,
 // not its cancellation, are passed on to the handlers' ctx.
 func Listen(ctx context.Context, network, address string, h Handler, opts ...Option) (*Server, error) {
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig("Listen", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func Listen(ctx context.Context, network, address string, h Handler, opts ...Opt
 // server owns it from now on and closes it, but never removes a Unix socket
 // file it did not create.
 func FromListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) {
-	cfg, err := newConfig(opts)
+	cfg, err := newConfig("FromListener", opts)
 	if err != nil {
 		return nil, err
 	}

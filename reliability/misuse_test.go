@@ -170,7 +170,7 @@ func TestScenario16_BadInputAndMisuse(t *testing.T) {
 			return s.WriteEOF()
 		}, is(chanstream.ErrWriteEOFUnsupported), "ErrWriteEOFUnsupported; CanWriteEOF false"},
 		{"Feed on a stream's reader", func(t *testing.T) error {
-			return withData(t).Feed(ctx, []byte("x"))
+			return withData(t).Reader().Feed(ctx, []byte("x"))
 		}, is(chanstream.ErrFeedConnected), "ErrFeedConnected, nothing fed"},
 		{"Feed after FeedEOF", func(t *testing.T) error {
 			r := chanstream.NewReader()

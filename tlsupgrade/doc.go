@@ -12,8 +12,8 @@
 // The upgrade loses nothing: the data queued before it is sent first, and
 // the bytes the stream had already received but not handed out (a peer may
 // send its ClientHello right behind the command) are fed to the TLS layer
-// before anything more is read from the socket. It uses Stream.Detach and
-// Stream.Attach; the Stream, its Reader and its Writer stay the same values.
+// before anything more is read from the socket. The Stream, its Reader and
+// its Writer stay the same values.
 //
 // Beyond asyncio: on TLS 1.3, close_notify closes one direction only (RFC
 // 8446 §6.1), so CanWriteEOF is true and WriteEOF sends close_notify while

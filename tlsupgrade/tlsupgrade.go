@@ -11,18 +11,29 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/internal/hooks"
 	"github.com/chanstream/chanstream/internal/opt"
 )
 
-// Option configures Client and Server. It is the same type as
-// chanstream.Option.
-type Option = opt.Option
+// Option configures Client and Server. It is chanstream.Option: an option
+// of another package, such as a stream option, is an error here.
+type Option = chanstream.Option
 
-// The defaults of asyncio's ssl_handshake_timeout and ssl_shutdown_timeout.
-const (
-	DefaultHandshakeTimeout = 60 * time.Second
-	DefaultShutdownTimeout  = 30 * time.Second
-)
+// DefaultTLSHandshakeTimeout is how long a handshake may take by default, as
+// asyncio's ssl_handshake_timeout: for Client and Server, and for the
+// handshakes of dial and listener. The default of WithTLSShutdownTimeout is
+// [chanstream.DefaultTLSShutdownTimeout].
+const DefaultTLSHandshakeTimeout = 60 * time.Second
+
+// DefaultHandshakeTimeout is DefaultTLSHandshakeTimeout.
+//
+// Deprecated: use DefaultTLSHandshakeTimeout.
+const DefaultHandshakeTimeout = DefaultTLSHandshakeTimeout
+
+// DefaultShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+//
+// Deprecated: use chanstream.DefaultTLSShutdownTimeout.
+const DefaultShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
 
 type settings struct {
 	serverName       string
@@ -31,13 +42,15 @@ type settings struct {
 }
 
 func newSettings() *settings {
-	return &settings{handshakeTimeout: DefaultHandshakeTimeout, shutdownTimeout: DefaultShutdownTimeout}
+	return &settings{handshakeTimeout: DefaultTLSHandshakeTimeout, shutdownTimeout: chanstream.DefaultTLSShutdownTimeout}
 }
 
 // layer holds this package's settings among the options.
 var layer = opt.Layer[settings]{Scope: opt.Upgrade, New: newSettings}
 
-func upgradeOption(name string, apply func(*settings)) Option { return layer.Option(name, apply) }
+func upgradeOption(name string, apply func(*settings)) Option {
+	return opt.Wrap[Option](layer.Option(name, apply))
+}
 
 // WithServerName sets the name the server's certificate is checked against
 // and sent in SNI (asyncio's server_hostname). It overrides cfg.ServerName.
@@ -46,31 +59,45 @@ func WithServerName(name string) Option {
 	return upgradeOption(fmt.Sprintf("tlsupgrade.WithServerName(%q)", name), func(s *settings) { s.serverName = name })
 }
 
-// WithHandshakeTimeout bounds the handshake (asyncio's
-// ssl_handshake_timeout; default 60 s). It must be positive.
-func WithHandshakeTimeout(d time.Duration) Option {
-	return upgradeOption(fmt.Sprintf("tlsupgrade.WithHandshakeTimeout(%v)", d), func(s *settings) { s.handshakeTimeout = d })
+// WithTLSHandshakeTimeout bounds the handshake (asyncio's
+// ssl_handshake_timeout; default [DefaultTLSHandshakeTimeout], 60 s). It
+// must be positive.
+func WithTLSHandshakeTimeout(d time.Duration) Option {
+	return upgradeOption(fmt.Sprintf("tlsupgrade.WithTLSHandshakeTimeout(%v)", d), func(s *settings) { s.handshakeTimeout = d })
 }
 
-// WithShutdownTimeout bounds how long closing the stream waits for the
+// WithTLSShutdownTimeout bounds how long closing the stream waits for the
 // peer's close_notify after sending its own, before it closes the connection
-// anyway (asyncio's ssl_shutdown_timeout; default 30 s). It must be
-// positive.
-func WithShutdownTimeout(d time.Duration) Option {
-	return upgradeOption(fmt.Sprintf("tlsupgrade.WithShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
+// anyway (asyncio's ssl_shutdown_timeout; default
+// [chanstream.DefaultTLSShutdownTimeout], 30 s). It must be positive.
+func WithTLSShutdownTimeout(d time.Duration) Option {
+	return upgradeOption(fmt.Sprintf("tlsupgrade.WithTLSShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
 }
 
-func newSettingsFrom(opts []Option) (*settings, error) {
-	all, err := opt.Apply(opt.Upgrade, opts)
+// WithHandshakeTimeout is WithTLSHandshakeTimeout.
+//
+// Deprecated: use WithTLSHandshakeTimeout, the name dial and listener use
+// too.
+func WithHandshakeTimeout(d time.Duration) Option { return WithTLSHandshakeTimeout(d) }
+
+// WithShutdownTimeout is WithTLSShutdownTimeout.
+//
+// Deprecated: use WithTLSShutdownTimeout, the name dial and listener use
+// too.
+func WithShutdownTimeout(d time.Duration) Option { return WithTLSShutdownTimeout(d) }
+
+// newSettingsFrom validates opts for the function named where.
+func newSettingsFrom(where string, opts []Option) (*settings, error) {
+	all, err := opt.Apply(opt.Upgrade, where, opts)
 	if err != nil {
-		return nil, fmt.Errorf("tlsupgrade: %w", err)
+		return nil, err
 	}
 	s := layer.Get(&all)
 	switch {
 	case s.handshakeTimeout <= 0:
-		return nil, fmt.Errorf("tlsupgrade: WithHandshakeTimeout(%v): must be positive", s.handshakeTimeout)
+		return nil, fmt.Errorf("WithTLSHandshakeTimeout(%v): must be positive", s.handshakeTimeout)
 	case s.shutdownTimeout <= 0:
-		return nil, fmt.Errorf("tlsupgrade: WithShutdownTimeout(%v): must be positive", s.shutdownTimeout)
+		return nil, fmt.Errorf("WithTLSShutdownTimeout(%v): must be positive", s.shutdownTimeout)
 	}
 	return s, nil
 }
@@ -115,7 +142,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // cfg.InsecureSkipVerify is.
 //
 // On any error the stream is closed, and the error, an *Error, says whether
-// the handshake failed, timed out (WithHandshakeTimeout) or was cancelled
+// the handshake failed, timed out (WithTLSHandshakeTimeout) or was cancelled
 // (ctx).
 func Client(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts ...Option) error {
 	return upgrade(ctx, s, cfg, opts, true)
@@ -132,13 +159,17 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 		s.Abort()
 		return &Error{Op: op, Err: err}
 	}
-	set, err := newSettingsFrom(opts)
+	where := "Server"
+	if client {
+		where = "Client"
+	}
+	set, err := newSettingsFrom(where, opts)
 	if err != nil {
 		return fail("options", err)
 	}
 	if !client && !opt.HasCertificate(cfg) {
 		// Every handshake would fail, after the peer's ClientHello.
-		return fail("options", errors.New("tlsupgrade: Server needs a config with a certificate (Certificates, GetCertificate or GetConfigForClient)"))
+		return fail("options", errors.New("Server needs a config with a certificate (Certificates, GetCertificate or GetConfigForClient)"))
 	}
 	if cfg == nil {
 		cfg = &tls.Config{}
@@ -149,13 +180,13 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 			cfg.ServerName = set.serverName
 		}
 		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-			return fail("options", errors.New("tlsupgrade: no server name to verify the certificate against: use WithServerName"))
+			return fail("options", errors.New("no server name to verify the certificate against: use WithServerName"))
 		}
 	} else if set.serverName != "" {
-		return fail("options", errors.New("tlsupgrade: WithServerName is for Client"))
+		return fail("options", errors.New("WithServerName is for Client, not Server"))
 	}
 
-	raw, unread, err := s.Detach(ctx)
+	raw, unread, err := hooks.Detach(s, ctx)
 	if err != nil {
 		e := &Error{Op: "detach", Err: err, Canceled: ctx.Err() != nil}
 		s.Abort()
@@ -186,7 +217,7 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 	}
 	conn := &Conn{Conn: tc, raw: spy, shutdownTimeout: set.shutdownTimeout}
 	// asyncio's "socket" stays the transport's socket under TLS.
-	if err := s.Attach(conn, map[string]any{"sslcontext": cfg, "socket": raw}); err != nil {
+	if err := hooks.Attach(s, conn, map[string]any{"sslcontext": cfg, "socket": raw}); err != nil {
 		conn.Close()
 		return &Error{Op: "handshake", Err: err}
 	}

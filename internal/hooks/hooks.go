@@ -4,7 +4,10 @@
 // import it.
 package hooks
 
-import "context"
+import (
+	"context"
+	"net"
+)
 
 // SetWaitHook makes f run each time the reader (a *chanstream.Reader) is
 // about to wait for data; nil removes it.
@@ -28,3 +31,15 @@ type StreamCtx interface {
 // WakeStream wakes the read calls of stream (a *chanstream.Stream) that
 // wait on its socket, so that they look at their ctx again.
 var WakeStream func(stream any)
+
+// Detach stops the pumps of stream (a *chanstream.Stream) without closing
+// its connection, and returns the connection and the bytes received and not
+// yet read, so that tlsupgrade can run a handshake over the connection and
+// Attach the result. Until Attach, the stream's read and write calls wait.
+// On an error the stream goes on as before.
+var Detach func(stream any, ctx context.Context) (conn net.Conn, unread []byte, err error)
+
+// Attach resumes stream, detached by Detach, over conn; extra adds to what
+// its ExtraInfo answers. If the stream was closed meanwhile, conn is closed
+// and the error is chanstream.ErrClosed.
+var Attach func(stream any, conn net.Conn, extra map[string]any) error

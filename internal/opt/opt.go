@@ -1,10 +1,15 @@
-// Package opt holds the option type that every chanstream package shares.
+// Package opt holds the machinery behind chanstream.Option, the option type
+// that every chanstream package shares.
 //
-// chanstream.Option, dial.Option, listener.Option and tlsupgrade.Option are
-// all aliases of Option, so a stream option such as chanstream.WithLimit can
-// be passed to dial.Dial or listener.Listen next to their own options. Each
-// option records the layers it applies to; a function given an option meant
-// for another layer reports it instead of ignoring it.
+// chanstream.Option is a public struct holding a *Option from here;
+// dial.Option, listener.Option and tlsupgrade.Option are aliases of it, so
+// a stream option such as chanstream.WithLimit can be passed to dial.Dial or
+// listener.Listen next to their own options. Each option records the layers
+// it applies to; a function given an option meant for another layer reports
+// it instead of ignoring it. chanstream registers the conversions between
+// its Option and *Option when it initialises (Register), so that the other
+// packages can make and read chanstream.Options through Wrap, Apply and
+// Filter.
 package opt
 
 import (
@@ -23,34 +28,28 @@ const (
 	Upgrade                   // tlsupgrade.Client and Server
 )
 
-func (s Scope) String() string {
-	var names []string
-	for _, l := range []struct {
-		s    Scope
-		name string
-	}{{Stream, "stream"}, {Dial, "dial"}, {Listen, "listener"}, {Upgrade, "tlsupgrade"}} {
-		if s&l.s != 0 {
-			names = append(names, l.name)
-		}
-	}
-	return strings.Join(names, "|")
-}
-
-// Option is one setting. The zero Option does nothing.
+// Option is one setting.
 type Option struct {
 	name  string
 	scope Scope
 	apply func(*Settings)
 }
 
-// New returns an option called name (as the user writes it, for example
-// "chanstream.WithLimit(0)") that applies to scope.
-func New(name string, scope Scope, apply func(*Settings)) Option {
-	return Option{name: name, scope: scope, apply: apply}
+// New returns an option called name, as the user writes it, for example
+// "chanstream.WithLimit(0)", that applies to scope.
+func New(name string, scope Scope, apply func(*Settings)) *Option {
+	return &Option{name: name, scope: scope, apply: apply}
 }
 
 // String returns the option as it was written, for error messages.
-func (o Option) String() string { return o.name }
+func (o *Option) String() string { return o.name }
+
+// Func returns the name of the function that made the option, without its
+// arguments: "chanstream.WithLimit".
+func (o *Option) Func() string {
+	fn, _, _ := strings.Cut(o.name, "(")
+	return fn
+}
 
 // Settings is the union of every layer's settings. A field is zero when no
 // option set it; each layer validates the fields it uses and fills defaults.
@@ -76,7 +75,7 @@ type Layer[T any] struct {
 
 // Option returns an option of the layer called name that applies apply to
 // the layer's settings.
-func (l Layer[T]) Option(name string, apply func(*T)) Option {
+func (l Layer[T]) Option(name string, apply func(*T)) *Option {
 	return New(name, l.Scope, func(s *Settings) { apply(l.Get(s)) })
 }
 
@@ -95,16 +94,36 @@ func (l Layer[T]) Get(s *Settings) *T {
 	return v
 }
 
-// Apply applies opts in order for a function of layer scope. An option that
-// does not apply to scope is an error naming it.
-func Apply(scope Scope, opts []Option) (Settings, error) {
+// The conversions between the public option type and *Option, set by
+// Register.
+var (
+	wrap   func(*Option) any
+	unwrap func(any) *Option
+)
+
+// Register sets the conversions between the public option type and
+// *Option; chanstream calls it when it initialises. unwrap returns nil for
+// the zero public option.
+func Register(wrapFunc func(*Option) any, unwrapFunc func(any) *Option) {
+	wrap, unwrap = wrapFunc, unwrapFunc
+}
+
+// Wrap returns o as the public option type P (chanstream.Option).
+func Wrap[P any](o *Option) P { return wrap(o).(P) }
+
+// Apply applies opts, of the public option type, in order for the function
+// named where (as the user would call it from inside its package: "Dial",
+// "NewStream"), whose options are those of scope. An option that does not
+// apply to scope is an error naming it and where.
+func Apply[P any](scope Scope, where string, opts []P) (Settings, error) {
 	var s Settings
-	for _, o := range opts {
-		if o.apply == nil {
+	for _, p := range opts {
+		o := unwrap(p)
+		if o == nil {
 			continue
 		}
 		if o.scope&scope == 0 {
-			return s, fmt.Errorf("option %s applies to %s, not to %s", o.name, o.scope, scope)
+			return s, fmt.Errorf("%s is not an option of %s", o.Func(), where)
 		}
 		o.apply(&s)
 	}
@@ -112,11 +131,11 @@ func Apply(scope Scope, opts []Option) (Settings, error) {
 }
 
 // Filter returns the options of opts that apply to scope.
-func Filter(scope Scope, opts []Option) []Option {
-	var out []Option
-	for _, o := range opts {
-		if o.scope&scope != 0 {
-			out = append(out, o)
+func Filter[P any](scope Scope, opts []P) []P {
+	var out []P
+	for _, p := range opts {
+		if o := unwrap(p); o != nil && o.scope&scope != 0 {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -9,13 +9,14 @@ import (
 const MaxUnixPath = 107
 
 // CheckUnixPath reports why path cannot name a Unix socket, or nil. The
-// kernel would say only "invalid argument" for a path that is too long.
+// kernel would say only "invalid argument" for a path that is too long. The
+// error does not repeat the path: the caller's message names it.
 func CheckUnixPath(path string) error {
 	switch {
 	case path == "":
 		return errors.New("empty unix socket path")
 	case len(path) > MaxUnixPath:
-		return fmt.Errorf("unix socket path too long (%d bytes; at most %d): %s", len(path), MaxUnixPath, path)
+		return fmt.Errorf("unix socket path too long (%d bytes; at most %d)", len(path), MaxUnixPath)
 	}
 	return nil
 }
