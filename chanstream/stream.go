@@ -285,10 +285,14 @@ func (s *Stream) Abort() {
 }
 
 // WaitClosed waits until the stream is closed and its goroutines have
-// finished (asyncio's wait_closed), after Close or Abort. It returns the
-// error that broke the connection if queued data could not be sent, or
-// ctx.Err() if ctx is done first; the stream then stays as it is (Abort
-// ends it).
+// finished, after Close or Abort (asyncio's wait_closed). It returns the
+// error that broke the connection before the close completed, as asyncio's
+// wait_closed raises the exception the connection was lost with: a reset
+// the reader met, or a write that failed (queued data then went unsent),
+// whether or not anything was queued. It returns nil if the connection ended
+// cleanly or was aborted; the end of the peer's sending (io.EOF, or a TLS
+// stream cut short) is not an error here. If ctx is done first it returns
+// ctx.Err(), and the stream stays as it is (Abort ends it).
 func (s *Stream) WaitClosed(ctx context.Context) error {
 	if err := s.pumps.Wait(ctx); err != nil {
 		return err
