@@ -20,10 +20,14 @@ import (
 // pair of open_connection and start_server in one value. A read pump
 // goroutine moves the connection's bytes into the Reader's bounded chunk
 // channel, and a write pump sends what the Writer queues; each runs only
-// while there is work for it (see readpump.go and Writer). Every Reader and
-// Writer method is available on the Stream directly; Reader and Writer
-// return the two halves, so that one goroutine can read while another
-// writes.
+// while there is work for it. Reader and Writer return the two halves, so
+// that one goroutine can read while another writes.
+//
+// Every Reader and Writer method is on the Stream too, forwarding to its
+// half, except Buffered, which both halves have with different meanings:
+// use s.Reader().Buffered() or s.Writer().Buffered(), or Stats, which has
+// both. Stats, Close, Abort and WaitClosed act on the whole stream, whichever
+// half they are called on.
 //
 // A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
 // from the socket's: they act on the channel selects, and a read call
@@ -373,6 +377,9 @@ func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 
 // AtEOF is Reader.AtEOF.
 func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
+
+// Limit returns the buffer limit set by [WithLimit]. See [Reader.Limit].
+func (s *Stream) Limit() int { return s.r.Limit() }
 
 // Err is Reader.Err.
 func (s *Stream) Err() error { return s.r.Err() }
