@@ -19,9 +19,9 @@ import (
 // each gap between its pieces.
 func TestServer_IdleTimeoutCountsWrites(t *testing.T) {
 	const (
-		idle   = time.Second
+		idle   = 2 * time.Second
 		gap    = 50 * time.Millisecond // far below idle, even on a loaded machine
-		pieces = 50                    // 2.5 s of response at least: over two idle periods
+		pieces = 60                    // 3 s of response at least: longer than idle
 		size   = 4 << 10
 	)
 	piece := bytes.Repeat([]byte("x"), size)
@@ -107,20 +107,24 @@ func TestServer_IdleTimeoutCountsOneLongWrite(t *testing.T) {
 		t.Skip("only Linux tells how much of a write under way the peer has")
 	}
 	const (
-		size  = 8 << 20
-		piece = 64 << 10
-		gap   = 40 * time.Millisecond // 128 pieces: 5 s at least
+		idle  = 2 * time.Second
+		size  = 4 << 20
+		piece = 32 << 10
+		gap   = 40 * time.Millisecond // 128 pieces: 5 s at least, over two idle periods
 	)
 	handlerErr := make(chan error, 1)
 	srv := serve(t, "tcp", "127.0.0.1:0", func(ctx context.Context, s *chanstream.Stream) {
+		// Small kernel buffers: the write stays under way while the
+		// client reads.
+		s.Conn().(*net.TCPConn).SetWriteBuffer(piece)
 		if _, err := s.Write(make([]byte, size)); err != nil {
 			handlerErr <- err
 			return
 		}
 		handlerErr <- s.Drain(ctx)
-	}, WithIdleTimeout(time.Second), chanstream.WithWriteBufferLimits(2*size, 0))
+	}, WithIdleTimeout(idle), chanstream.WithWriteBufferLimits(2*size, 0))
 	c := dialServer(t, srv)
-	c.(*net.TCPConn).SetReadBuffer(piece) // so that the kernel holds less than the response
+	c.(*net.TCPConn).SetReadBuffer(piece)
 	c.SetReadDeadline(time.Now().Add(60 * time.Second))
 	buf := make([]byte, piece)
 	total := 0
