@@ -22,9 +22,7 @@ type conn struct {
 	stream    *chanstream.Stream // nil while handshaking
 	aborted   bool               // abort was called
 	closing   bool               // close was called
-	lastRead  int64              // BytesRead when the idle timer last looked
-	lastWrite int64              // BytesWritten when the idle timer last looked
-	lastAcked int64              // bytesAcked when the idle timer last looked
+	progress  int64              // what had moved when the idle timer last looked: see idle
 	firstByte *time.Timer        // WithFirstByteTimeout's, if set
 	idleTimer *time.Timer        // WithIdleTimeout's, if set
 	onAbort   context.CancelFunc // ends the wait for a graceful close
@@ -273,10 +271,12 @@ func (c *conn) idle() bool {
 	}
 	st := s.Stats()
 	acked, _ := bytesAcked(c.raw)
+	// Each count only grows, so their sum changes when any of them does.
+	progress := st.BytesRead + st.BytesWritten + acked
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	moved := st.BytesRead != c.lastRead || st.BytesWritten != c.lastWrite || acked != c.lastAcked
-	c.lastRead, c.lastWrite, c.lastAcked = st.BytesRead, st.BytesWritten, acked
+	moved := progress != c.progress
+	c.progress = progress
 	return !moved && !st.ReadPaused
 }
 
