@@ -20,10 +20,14 @@ import (
 // pair of open_connection and start_server in one value. A read pump
 // goroutine moves the connection's bytes into the Reader's bounded chunk
 // channel, and a write pump sends what the Writer queues; each runs only
-// while there is work for it (see readpump.go and Writer). Every Reader and
-// Writer method is available on the Stream directly; Reader and Writer
-// return the two halves, so that one goroutine can read while another
-// writes.
+// while there is work for it. Reader and Writer return the two halves, so
+// that one goroutine can read while another writes.
+//
+// Every Reader and Writer method is on the Stream too, forwarding to its
+// half, except Buffered, which both halves have with different meanings:
+// use s.Reader().Buffered() or s.Writer().Buffered(), or Stats, which has
+// both. Stats, Close, Abort and WaitClosed act on the whole stream, whichever
+// half they are called on.
 //
 // A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
 // from the socket's: they act on the channel selects, and a read call
@@ -285,10 +289,14 @@ func (s *Stream) Abort() {
 }
 
 // WaitClosed waits until the stream is closed and its goroutines have
-// finished (asyncio's wait_closed), after Close or Abort. It returns the
-// error that broke the connection if queued data could not be sent, or
-// ctx.Err() if ctx is done first; the stream then stays as it is (Abort
-// ends it).
+// finished, after Close or Abort (asyncio's wait_closed). It returns the
+// error that broke the connection before the close completed, as asyncio's
+// wait_closed raises the exception the connection was lost with: a reset
+// the reader met, or a write that failed (queued data then went unsent),
+// whether or not anything was queued. It returns nil if the connection ended
+// cleanly or was aborted; the end of the peer's sending (io.EOF, or a TLS
+// stream cut short) is not an error here. If ctx is done first it returns
+// ctx.Err(), and the stream stays as it is (Abort ends it).
 func (s *Stream) WaitClosed(ctx context.Context) error {
 	if err := s.pumps.Wait(ctx); err != nil {
 		return err
@@ -369,6 +377,9 @@ func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 
 // AtEOF is Reader.AtEOF.
 func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
+
+// Limit returns the buffer limit set by [WithLimit]. See [Reader.Limit].
+func (s *Stream) Limit() int { return s.r.Limit() }
 
 // Err is Reader.Err.
 func (s *Stream) Err() error { return s.r.Err() }

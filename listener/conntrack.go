@@ -22,7 +22,7 @@ type conn struct {
 	stream    *chanstream.Stream // nil while handshaking
 	aborted   bool               // abort was called
 	closing   bool               // close was called
-	lastRead  int64              // BytesRead when the idle timer last looked
+	progress  int64              // what had moved when the idle timer last looked: see idle
 	firstByte *time.Timer        // WithFirstByteTimeout's, if set
 	idleTimer *time.Timer        // WithIdleTimeout's, if set
 	onAbort   context.CancelFunc // ends the wait for a graceful close
@@ -256,9 +256,12 @@ func (c *conn) bytesRead() int64 {
 	return s.Stats().BytesRead
 }
 
-// idle reports whether the peer has sent nothing since the last look. A
-// connection whose read pump is paused is not idle: its handler is behind,
-// and the pump waits for it rather than for the peer.
+// idle reports whether nothing has moved in either direction since the
+// last look: the peer has sent nothing, and the kernel has taken nothing
+// the handler wrote (on Linux TCP, the kernel's count of acknowledged bytes
+// shows a long write making progress before it returns). A connection whose
+// read pump is paused is not idle: its handler is behind, and the pump waits
+// for it rather than for the peer.
 func (c *conn) idle() bool {
 	c.mu.Lock()
 	s := c.stream
@@ -267,13 +270,14 @@ func (c *conn) idle() bool {
 		return true // still in the TLS handshake
 	}
 	st := s.Stats()
+	acked, _ := bytesAcked(c.raw)
+	// Each count only grows, so their sum changes when any of them does.
+	progress := st.BytesRead + st.BytesWritten + acked
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st.BytesRead != c.lastRead || st.ReadPaused {
-		c.lastRead = st.BytesRead
-		return false
-	}
-	return true
+	moved := progress != c.progress
+	c.progress = progress
+	return !moved && !st.ReadPaused
 }
 
 func (c *conn) evict() {

@@ -3,6 +3,7 @@
 // FromFile), and asyncio.Server's lifecycle (Start, Serve, Close,
 // CloseClients, AbortClients, Shutdown, WaitClosed).
 //
+//	// ctx ends the serving: signal.NotifyContext(ctx, os.Interrupt), say.
 //	srv, err := listener.Listen(ctx, "tcp", "127.0.0.1:8888",
 //		func(ctx context.Context, s *chanstream.Stream) {
 //			for line, err := range s.Lines(ctx) {
@@ -15,8 +16,16 @@
 //	if err != nil {
 //		return err
 //	}
-//	defer srv.Shutdown(shutdownCtx)
-//	return srv.Serve(ctx)
+//	err = srv.Serve(ctx) // until ctx is done; the server then stops listening
+//	// The grace period starts now, so its ctx is made now, and not from
+//	// ctx, which is done: a timeout started before Serve runs out while
+//	// serving, and Shutdown would then abort every connection at once.
+//	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//	defer cancel()
+//	srv.Shutdown(shutdownCtx)
+//	return err
+//
+// ExampleServer_Shutdown runs this.
 //
 // Each connection's handler runs in its own goroutine owned by the server;
 // when it returns, the server closes the stream gracefully. A handler that

@@ -135,11 +135,23 @@ func WithMaxConns(n int) Option {
 	return listenOption(fmt.Sprintf("listener.WithMaxConns(%d)", n), func(s *settings) { s.maxConns = n })
 }
 
-// WithIdleTimeout evicts a connection that has sent nothing for d (beyond
-// asyncio; it is how a server sheds slowloris peers): its stream is aborted,
-// so the handler's reads and writes fail, and it is counted in
-// Stats().Evicted. Time spent in the TLS handshake counts. d must be
-// positive.
+// WithIdleTimeout evicts a connection on which nothing has moved, in either
+// direction, for d (beyond asyncio; it is how a server sheds slowloris
+// peers): the peer has sent nothing, and the kernel has taken nothing the
+// handler wrote. A client that only receives a long response is not idle
+// while it reads it; one that neither sends nor reads is. An evicted
+// connection's stream is aborted, so the handler's reads and writes fail,
+// and it is counted in Stats().Evicted. A connection whose handler has not
+// read what arrived (its read pump is paused) is never idle. Time spent in
+// the TLS handshake counts. d must be positive.
+//
+// On Linux TCP the kernel's count of acknowledged bytes shows a write in
+// progress; elsewhere a write counts once the kernel has taken all of it,
+// which with the default write buffer limits is at most about
+// [chanstream.DefaultWriteHigh] bytes at a time.
+//
+// To bound the wait for the peer's next message alone, give the read call a
+// ctx with a deadline.
 func WithIdleTimeout(d time.Duration) Option {
 	return listenOption(fmt.Sprintf("listener.WithIdleTimeout(%v)", d), func(s *settings) { s.idleTimeout = d })
 }

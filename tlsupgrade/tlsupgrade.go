@@ -225,9 +225,11 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 }
 
 // ErrTruncated is what reads return when the connection ended without the
-// peer's close_notify: the data may have been cut short by an attacker or a
-// crash. It matches io.ErrUnexpectedEOF, and is distinct from io.EOF, which
-// reads return after close_notify.
+// peer's close_notify, whether on a record boundary or inside a record: the
+// data may have been cut short by an attacker or a crash. It matches
+// io.ErrUnexpectedEOF (so code that treats a stream cut short as such, as
+// chanstream's reader does, still sees one), and is distinct from io.EOF,
+// which reads return after close_notify.
 var ErrTruncated = fmt.Errorf("tlsupgrade: the connection ended without close_notify (truncated): %w", io.ErrUnexpectedEOF)
 
 // Conn is the TLS connection a stream runs over after an upgrade (what
@@ -239,12 +241,14 @@ type Conn struct {
 }
 
 // Read reads through TLS. At the end of the stream it returns io.EOF if the
-// peer sent close_notify, and ErrTruncated if the connection simply ended.
+// peer sent close_notify, and ErrTruncated if the connection simply ended,
+// wherever in the record stream it was cut.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err == io.EOF && c.raw.eof.Load() {
-		// crypto/tls accepts a bare TCP EOF at a record boundary as the
-		// end; the connection ended under it, so no close_notify came.
+	if (err == io.EOF || err == io.ErrUnexpectedEOF) && c.raw.eof.Load() {
+		// crypto/tls takes a bare EOF of the connection on a record
+		// boundary as the end, and one inside a record as
+		// io.ErrUnexpectedEOF: either way no close_notify came.
 		err = ErrTruncated
 	}
 	return n, err

@@ -362,29 +362,55 @@ func TestUpgrade_CloseNotifyIsAHalfCloseOnTLS13(t *testing.T) {
 	}
 }
 
+// A connection that ends without close_notify reads as ErrTruncated, not
+// io.EOF, wherever it is cut: on a record boundary (which crypto/tls alone
+// would take as a clean end), inside a record's header, or inside its body.
 func TestUpgrade_TruncationIsNotEOF(t *testing.T) {
-	ctx := testnet.Ctx(t, 20*time.Second)
-	ccfg, scfg := configs(t, 0)
-	rawClient, rawServer := testnet.TCPPair(t)
-	server := chanstream.NewStream(rawServer)
-	defer func() {
-		server.Abort()
-		server.WaitClosed(ctx)
-	}()
-	tc := tls.Client(rawClient, ccfg)
-	errC, errS := both(func() error { return tc.HandshakeContext(ctx) }, func() error { return Server(ctx, server, scfg) })
-	if errC != nil || errS != nil {
-		t.Fatalf("client: %v; server: %v", errC, errS)
+	// An application-data record of 64 bytes, as TLS 1.2 and 1.3 frame it.
+	header := []byte{23, 3, 3, 0, 64}
+	cuts := []struct {
+		name string
+		tail []byte // written raw after the last whole record, before the cut
+	}{
+		{"on a record boundary", nil},
+		{"inside a record header", header[:3]},
+		{"inside a record body", append(header, make([]byte, 20)...)},
 	}
-	tc.Write([]byte("partial"))
-	rawClient.Close() // no close_notify
-	got, err := server.ReadChunk(ctx, 100)
-	if err != nil || string(got) != "partial" {
-		t.Fatalf("ReadChunk = %q, %v", got, err)
-	}
-	_, err = server.ReadChunk(ctx, 100)
-	if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-		t.Fatalf("after a bare TCP close: %v; want ErrTruncated", err)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, cut := range cuts {
+			t.Run(tls.VersionName(version)+" "+cut.name, func(t *testing.T) {
+				ctx := testnet.Ctx(t, 20*time.Second)
+				ccfg, scfg := configs(t, version)
+				rawClient, rawServer := testnet.TCPPair(t)
+				server := chanstream.NewStream(rawServer)
+				defer func() {
+					server.Abort()
+					server.WaitClosed(ctx)
+				}()
+				tc := tls.Client(rawClient, ccfg)
+				errC, errS := both(func() error { return tc.HandshakeContext(ctx) }, func() error { return Server(ctx, server, scfg) })
+				if errC != nil || errS != nil {
+					t.Fatalf("client: %v; server: %v", errC, errS)
+				}
+				if _, err := tc.Write([]byte("partial")); err != nil {
+					t.Fatal(err)
+				}
+				if len(cut.tail) > 0 {
+					if _, err := rawClient.Write(cut.tail); err != nil {
+						t.Fatal(err)
+					}
+				}
+				rawClient.CloseWrite() // a FIN, and no close_notify
+				got, err := server.ReadChunk(ctx, 100)
+				if err != nil || string(got) != "partial" {
+					t.Fatalf("ReadChunk = %q, %v", got, err)
+				}
+				_, err = server.ReadChunk(ctx, 100)
+				if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+					t.Fatalf("after the cut: %v; want ErrTruncated", err)
+				}
+			})
+		}
 	}
 }
 
