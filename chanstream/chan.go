@@ -347,22 +347,57 @@ func (rc *Receiver) Stop() {
 // WriteFrom writes every slice received from ch, in order, until ch is
 // closed, and returns how many bytes it queued. It stops early with ctx.Err()
 // when ctx is done, or with the error of a failing write; data already
-// queued is still sent.
+// queued is still sent. The slices waiting in ch when it takes one are
+// queued with it as one write (see [Writer.WriteLines]), so that a burst
+// costs one hand-off to the write pump.
 func (w *Writer) WriteFrom(ctx context.Context, ch <-chan []byte) (int64, error) {
-	var total int64
+	var (
+		total int64
+		batch [][]byte
+	)
 	for {
+		var p []byte
+		ok := true
 		select {
-		case p, ok := <-ch:
-			if !ok {
-				return total, nil
+		case p, ok = <-ch:
+		default:
+			select {
+			case p, ok = <-ch:
+			case <-ctx.Done():
+				return total, ctx.Err()
 			}
-			n, err := w.WriteContext(ctx, p)
-			total += int64(n)
-			if err != nil {
-				return total, err
+		}
+		if !ok {
+			return total, nil
+		}
+		batch = append(batch[:0], p)
+		size := len(p)
+	more:
+		for len(batch) < fromBatchLen && size < maxFromBatch {
+			select {
+			case q, more := <-ch:
+				if !more {
+					ok = false
+					break more
+				}
+				batch = append(batch, q)
+				size += len(q)
+			default:
+				break more
 			}
-		case <-ctx.Done():
-			return total, ctx.Err()
+		}
+		n, err := w.write(ctx, batch)
+		clear(batch) // the slices are the sender's again
+		total += int64(n)
+		if err != nil || !ok {
+			return total, err
 		}
 	}
 }
+
+// WriteFrom's batches: up to fromBatchLen slices and, past that, as many as
+// fit in maxFromBatch bytes.
+const (
+	fromBatchLen = 64
+	maxFromBatch = 64 * 1024
+)
