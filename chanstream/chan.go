@@ -15,9 +15,9 @@ import (
 // arrives, and is closed at the end of the stream, on an error, when ctx is
 // done or when Stop is called; Err then tells why.
 //
-// C is buffered: the Receiver reads ahead of the consumer, by up to
-// [LineChanBuffer] lines or [ChunkChanBuffer] chunks, so that a consumer
-// takes many values per wake-up. Values it has put in C that the consumer
+// C is buffered (cap(C)): the Receiver reads ahead of the consumer, by up
+// to 16 lines or 2 chunks, so that a consumer takes many values per
+// wake-up. Values it has put in C that the consumer
 // has not received yet still count as buffered, not read ([Reader.Buffered],
 // [Reader.Stats], [Reader.AtEOF]).
 //
@@ -65,14 +65,14 @@ const (
 	phaseGivingBack               // what C held goes (or went) back to the reader
 )
 
-// LineChanBuffer is the capacity of a LineChan's C: how many lines the
+// lineChanBuffer is the capacity of a LineChan's C: how many lines the
 // Receiver reads ahead of its consumer.
-const LineChanBuffer = 16
+const lineChanBuffer = 16
 
-// ChunkChanBuffer is the capacity of a ChunkChan's C. A chunk holds up to
+// chunkChanBuffer is the capacity of a ChunkChan's C. A chunk holds up to
 // 64 KiB: a few keep the consumer busy without holding much more memory than
 // the reader's limit.
-const ChunkChanBuffer = 2
+const chunkChanBuffer = 2
 
 // receivers is a Reader's goroutines behind its Receivers, and the Receiver
 // whose values are counted by the reader's consumed count (the last one
@@ -94,7 +94,7 @@ func (r *Reader) helperGroup() *receivers {
 // ChunkChan returns a Receiver delivering the data in pieces of at most
 // 64 KiB, as ReadChunk returns them.
 func (r *Reader) ChunkChan(ctx context.Context) *Receiver {
-	return r.startReceiver(ctx, ChunkChanBuffer, func(ctx context.Context) ([]byte, error) {
+	return r.startReceiver(ctx, chunkChanBuffer, func(ctx context.Context) ([]byte, error) {
 		return r.readChunk(ctx, chunkSize)
 	})
 }
@@ -108,7 +108,7 @@ func (r *Reader) Chunks(ctx context.Context) *Receiver { return r.ChunkChan(ctx)
 // returns them. It stops at the first error, including a line over the
 // limit; the lines before it are in C.
 func (r *Reader) LineChan(ctx context.Context) *Receiver {
-	return r.startReceiver(ctx, LineChanBuffer, r.readLine)
+	return r.startReceiver(ctx, lineChanBuffer, r.readLine)
 }
 
 func (r *Reader) startReceiver(ctx context.Context, capacity int, read func(context.Context) ([]byte, error)) *Receiver {
@@ -315,8 +315,8 @@ func (rc *Receiver) Err() error {
 // still holds and a value that was read but not put in C go back to the
 // reader, in order, for the next read to return; C is then closed and
 // empty. It may be called more than once, and after C was closed (by the
-// end of the stream or an error), when it gives back what C still holds;
-// it then waits for a read call under way on the reader, if any.
+// end of the stream or an error): it then gives back what C still holds,
+// if anything, waiting for a read call under way on the reader to finish.
 func (rc *Receiver) Stop() {
 	rc.stopOnce.Do(func() {
 		select {
@@ -331,6 +331,12 @@ func (rc *Receiver) Stop() {
 		return
 	}
 	r := rc.r
+	if len(rc.c) == 0 {
+		// C is closed and empty: nothing to give back, and the reader's
+		// own count is right again.
+		r.helpers.Load().active.CompareAndSwap(rc, nil)
+		return
+	}
 	if !r.gate.tryLock() {
 		// Stop waits its turn, unless another Receiver gives the values
 		// back meanwhile or the reader is closed.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // numberedLines returns n lines "line 0\n", "line 1\n", ... joined.
@@ -35,10 +36,10 @@ func TestReceiver_StopWithAFullBufferGivesBackInOrder(t *testing.T) {
 		capacity int
 		cancel   bool // stop by the ctx rather than Stop
 	}{
-		{"LineChan/Stop", (*Reader).LineChan, LineChanBuffer, false},
-		{"LineChan/ctx", (*Reader).LineChan, LineChanBuffer, true},
-		{"ChunkChan/Stop", (*Reader).ChunkChan, ChunkChanBuffer, false},
-		{"ChunkChan/ctx", (*Reader).ChunkChan, ChunkChanBuffer, true},
+		{"LineChan/Stop", (*Reader).LineChan, lineChanBuffer, false},
+		{"LineChan/ctx", (*Reader).LineChan, lineChanBuffer, true},
+		{"ChunkChan/Stop", (*Reader).ChunkChan, chunkChanBuffer, false},
+		{"ChunkChan/ctx", (*Reader).ChunkChan, chunkChanBuffer, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -380,4 +381,31 @@ func TestWriteFrom_CtxDone(t *testing.T) {
 		t.Fatalf("WriteFrom = %d, %v; want 6, context.Canceled", n, err)
 	}
 	closeStream(t, sa)
+}
+
+// Stop after C was closed and drained gives nothing back, so it does not
+// wait for a read call that waits for data.
+func TestReceiver_StopAfterADrainedEndDoesNotWait(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	r := NewReader(WithLimit(4))
+	r.Feed(ctx, []byte("a\nlong line\n"))
+	rc := r.LineChan(ctx)
+	for range rc.C {
+	}
+	var overrun *LimitOverrunError
+	if !errors.As(rc.Err(), &overrun) {
+		t.Fatalf("Err = %v; want a *LimitOverrunError", rc.Err())
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.ReadLine(ctx) // waits: no more data yet
+		read <- err
+	}()
+	eventually(t, "the read call to hold the reader", func() bool { return r.gate.state.Load()&gateBits != gateUnlocked })
+	returnsWithin(t, 10*time.Second, func() struct{} { rc.Stop(); return struct{}{} })
+	r.FeedEOF()
+	if err := <-read; err != io.EOF {
+		t.Fatalf("ReadLine = %v; want io.EOF", err)
+	}
 }
