@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -132,7 +133,8 @@ func (r *Reader) startReceiver(ctx context.Context, capacity int, read func(cont
 }
 
 // run is the Receiver's goroutine: read, send, repeat. A send first tries
-// without blocking; only with C full does it wait in a select.
+// without blocking; only with C still full after yielding (sendAfterYield)
+// does it wait in a select.
 func (rc *Receiver) run(ctx context.Context, read func(context.Context) ([]byte, error)) error {
 	r := rc.r
 	if err := r.begin(ctx); err != nil {
@@ -177,6 +179,9 @@ func (rc *Receiver) run(ctx context.Context, read func(context.Context) ([]byte,
 		select {
 		case c <- data:
 		default:
+			if sendAfterYield(c, data) {
+				break
+			}
 			if done == nil {
 				done, closed = ctx.Done(), r.closedChan()
 			}
@@ -195,6 +200,26 @@ func (rc *Receiver) run(ctx context.Context, read func(context.Context) ([]byte,
 		}
 		rc.sent.Store(seq)
 	}
+}
+
+// yieldsWhenFull is how many times a Receiver that finds C full yields the
+// processor and tries again before it waits in a select: the consumer is
+// then most likely running, and frees several slots meanwhile, where a
+// Receiver waiting on C would be woken for each value the consumer takes.
+const yieldsWhenFull = 2
+
+// sendAfterYield tries to send data on c after yielding the processor, up
+// to yieldsWhenFull times, and reports whether it did.
+func sendAfterYield(c chan<- []byte, data []byte) bool {
+	for range yieldsWhenFull {
+		runtime.Gosched()
+		select {
+		case c <- data:
+			return true
+		default:
+		}
+	}
+	return false
 }
 
 // giveBack puts what C holds, then held (a value not put in C), back in
