@@ -16,11 +16,10 @@ import (
 // arrives, and is closed at the end of the stream, on an error, when ctx is
 // done or when Stop is called; Err then tells why.
 //
-// C is buffered (cap(C)): the Receiver reads ahead of the consumer, by up
-// to 16 lines or 2 chunks, so that a consumer takes many values per
-// wake-up. Values it has put in C that the consumer
-// has not received yet still count as buffered, not read ([Reader.Buffered],
-// [Reader.Stats], [Reader.AtEOF]).
+// C is buffered: the Receiver reads ahead of the consumer by up to cap(C)
+// values, 16 lines or 2 chunks, so that a consumer takes many values per
+// wake-up. Values in C that the consumer has not received yet still count
+// as buffered, not read ([Reader.Buffered], [Reader.Stats], [Reader.AtEOF]).
 //
 // While a Receiver runs it holds the reader: other read calls wait until it
 // stops. Nothing is lost when it stops early: on Stop, or when its ctx is
@@ -28,8 +27,8 @@ import (
 // to the reader, in order and ahead of the data the reader still buffers,
 // for the next read to return. Values the consumer has received are its
 // own. When C is closed by the end of the stream or an error, the values
-// still in C stay there for the consumer to receive, until Stop gives them
-// back.
+// still in C stay there for the consumer to receive, until Stop (or a new
+// Receiver on the same reader) gives them back.
 type Receiver struct {
 	// C delivers the data. Values belong to the receiver of them, as the
 	// slices returned by the read methods do.
