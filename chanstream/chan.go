@@ -3,7 +3,6 @@ package chanstream
 import (
 	"context"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -304,20 +303,9 @@ func (rc *Receiver) receivedBytes() int64 {
 // unreadAll puts the slices of back, in order, in front of the buffered
 // data.
 func (r *Reader) unreadAll(back [][]byte) {
-	if len(back) == 0 {
-		return
+	for i := len(back) - 1; i >= 0; i-- {
+		r.unread(back[i])
 	}
-	front := make([]*chunk, 0, len(back))
-	n := 0
-	for _, p := range back {
-		if len(p) > 0 {
-			front = append(front, &chunk{buf: p[:len(p):len(p)], w: len(p), shared: true})
-			n += len(p)
-		}
-	}
-	r.segs = slices.Insert(r.segs, 0, front...)
-	r.buffered += n
-	r.consumed -= int64(n)
 }
 
 // Err returns why C was closed: io.EOF at the end of the stream, the error
