@@ -24,8 +24,8 @@
 // expired deadline returns at once without consuming anything; reads and
 // writes may be called from several goroutines (each call is served whole);
 // a *Stream is a net.Conn, with deadlines that act on the channel selects;
-// and a Reader can be consumed as a channel in a select (Reader.LineChan,
-// Reader.Chunks) and a Writer fed from one (Writer.WriteFrom).
+// and a Reader can be consumed as a channel in a select ([Reader.LineChan],
+// [Reader.ChunkChan]) and a Writer fed from one ([Writer.WriteFrom]).
 //
 // A standalone Reader (NewReader) is fed by hand with Feed and FeedEOF, as
 // asyncio's StreamReader() with feed_data() and feed_eof(); it is handy for

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/chanstream/chanstream/internal/group"
 	"github.com/chanstream/chanstream/internal/hooks"
 )
 
@@ -80,7 +79,7 @@ type Reader struct {
 	consumed    int64        // gate: bytes taken out by read calls; published by unlocking the gate
 	limitErrors atomic.Int64
 
-	helpers atomic.Pointer[group.Group] // goroutines behind Chunks and LineChan; made by the first
+	helpers atomic.Pointer[receivers] // goroutines behind ChunkChan and LineChan; made by the first
 
 	s *Stream // the stream whose connection feeds the reader; nil for NewReader
 
@@ -121,15 +120,6 @@ func (r *Reader) makeChunks() {
 	if r.chunks.Load() == nil {
 		r.chunks.Store(&chunkChan{ch: make(chan *chunk, chunkQueue(r.limit, r.fedByConn))})
 	}
-}
-
-// helperGroup returns the group of the Receivers' goroutines, making it.
-func (r *Reader) helperGroup() *group.Group {
-	if g := r.helpers.Load(); g != nil {
-		return g
-	}
-	r.helpers.CompareAndSwap(nil, new(group.Group))
-	return r.helpers.Load()
 }
 
 func init() {
@@ -365,8 +355,16 @@ func (r *Reader) release() {
 // end ends a read call, publishing the consumed count.
 func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
 
-// consumedBytes returns the consumed count last published.
-func (r *Reader) consumedBytes() int64 { return int64(r.gate.value()) }
+// consumedBytes returns the consumed count last published, or the count of
+// the Receiver whose values are in flight (see Receiver.consumed).
+func (r *Reader) consumedBytes() int64 {
+	if h := r.helpers.Load(); h != nil {
+		if rc := h.active.Load(); rc != nil {
+			return rc.consumed()
+		}
+	}
+	return int64(r.gate.value())
+}
 
 // endSeen returns endErr once the end has been taken in (atEnd), and nil
 // before: endErr is immutable once ended, and atEnd is set only after the end

@@ -713,7 +713,7 @@ func TestReceiver_UndeliveredValueIsNotConsumed(t *testing.T) {
 	s, peer := streamPair(t)
 	peer.Write([]byte("abc"))
 	time.Sleep(2 * time.Millisecond)
-	rc := s.Chunks(ctx)
+	rc := s.ChunkChan(ctx)
 	eventually(t, "the receiver to hold the data", func() bool { return s.Stats().BytesRead == 3 })
 	peer.CloseWrite()
 	for range 50 { // the watch reads the EOF meanwhile

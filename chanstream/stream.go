@@ -420,8 +420,14 @@ func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }
 // IsClosing is Writer.IsClosing.
 func (s *Stream) IsClosing() bool { return s.w.IsClosing() }
 
-// Chunks is Reader.Chunks.
-func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.Chunks(ctx) }
+// ChunkChan returns a Receiver delivering the stream's data in chunks. See
+// [Reader.ChunkChan].
+func (s *Stream) ChunkChan(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
+
+// Chunks is ChunkChan.
+//
+// Deprecated: use [Stream.ChunkChan].
+func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
 // LineChan is Reader.LineChan.
 func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(ctx) }

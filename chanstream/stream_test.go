@@ -708,7 +708,7 @@ func TestReceiver_StopGivesBackWhatItHeld(t *testing.T) {
 	}
 }
 
-func TestReceiver_ChunksAndWriteFrom(t *testing.T) {
+func TestReceiver_ChunkChanAndWriteFrom(t *testing.T) {
 	ctx := testCtx(t)
 	a, b := socketPair(t)
 	sa, sb := NewStream(a), NewStream(b)
@@ -727,7 +727,7 @@ func TestReceiver_ChunksAndWriteFrom(t *testing.T) {
 		}
 		close(out)
 	}()
-	rc := sb.Chunks(ctx)
+	rc := sb.ChunkChan(ctx)
 	defer rc.Stop()
 	var got strings.Builder
 	for chunk := range rc.C {

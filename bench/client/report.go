@@ -48,8 +48,15 @@ type plan struct {
 // measurement, on average, before it counts as disturbed.
 const disturbedCPUs = 0.15
 
+// channelServers are the servers that run the channel workload: Go's, whose
+// programs can consume a stream as a channel in a select.
+var channelServers = []string{ours, "rawgo", "rawgo-fresh"}
+
 // runs reports whether server s runs workload w.
 func runs(s, w string) bool {
+	if w == "channel" {
+		return slices.Contains(channelServers, s)
+	}
 	return s != zeroCopy || slices.Contains(zeroCopyWorkloads, w)
 }
 
@@ -154,6 +161,8 @@ var rowDefs = []rowDef{
 	{Key: "tls-bulk", Label: "tls-bulk: ReadChunk", Workload: "tls-bulk", Metric: "mib_s", Unit: "MiB/s", HigherBetter: true, Ours: ours,
 		Goal: &goal{Peer: "rawgo", Op: ">=", Value: 0.9}},
 	{Key: "tls-bulk-read", Label: "tls-bulk: Read, reused buffer", Workload: "tls-bulk", Metric: "mib_s", Unit: "MiB/s", HigherBetter: true, Ours: zeroCopy},
+	{Key: "channel", Label: "channel: LineChan in a select", Workload: "channel", Metric: "mlines_s", Unit: "M lines/s", HigherBetter: true, Ours: ours,
+		Goal: &goal{Peer: "rawgo", Op: ">=", Value: 1.0}},
 }
 
 // A row is a rowDef with its numbers.

@@ -25,6 +25,7 @@ const (
 	kindLines  = 'L' // lines to EOF; reply: the number of lines
 	kindFrames = 'F' // frames (4-byte big-endian length + body) to EOF; reply: the number of frames
 	kindEcho   = 'E' // every line is sent back, until EOF
+	kindChan   = 'C' // lines to EOF, consumed through a channel in a select; reply: the number of lines
 )
 
 // blockSize is the size of the client's writes: 64 KiB.
@@ -50,7 +51,7 @@ type workloadFunc func(ctx context.Context, t target) (metrics, error)
 // metrics are a run's measurements, by name.
 type metrics map[string]float64
 
-var allWorkloads = []string{"bulk", "lines", "frames", "echo", "idle", "tls-bulk"}
+var allWorkloads = []string{"bulk", "lines", "frames", "echo", "idle", "tls-bulk", "channel"}
 
 var workloadFuncs = map[string]workloadFunc{
 	"bulk":     bulk,
@@ -59,6 +60,7 @@ var workloadFuncs = map[string]workloadFunc{
 	"echo":     echo,
 	"idle":     idle,
 	"tls-bulk": bulk, // over TLS, with the sized protocol
+	"channel":  channel,
 }
 
 // dial connects to t, completing the TLS handshake if t is TLS, and sets
@@ -232,6 +234,18 @@ func lines(ctx context.Context, t target) (metrics, error) {
 	const perBlock = blockSize / lineLen
 	n := (t.sizes.Lines + perBlock - 1) / perBlock
 	elapsed, err := stream(ctx, t, kindLines, bytes.Repeat(line, perBlock), n, int64(n*perBlock))
+	if err != nil {
+		return nil, err
+	}
+	return metrics{"mlines_s": float64(n*perBlock) / elapsed / 1e6, "seconds": elapsed}, nil
+}
+
+// channel is lines with the channel protocol: the server consumes each
+// line through a channel in a select beside a ticker.
+func channel(ctx context.Context, t target) (metrics, error) {
+	const perBlock = blockSize / lineLen
+	n := (t.sizes.Lines + perBlock - 1) / perBlock
+	elapsed, err := stream(ctx, t, kindChan, bytes.Repeat(line, perBlock), n, int64(n*perBlock))
 	if err != nil {
 		return nil, err
 	}

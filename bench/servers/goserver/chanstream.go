@@ -96,6 +96,11 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 			}
 			n++
 		}
+	case kindChan:
+		var err error
+		if n, err = chanstreamChannel(ctx, s); err != nil {
+			return
+		}
 	case kindEcho:
 		for {
 			line, err := s.ReadLine(ctx)
@@ -113,6 +118,36 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 	s.Write(strconv.AppendInt(nil, n, 10))
 	s.Write([]byte{'\n'})
 	s.Drain(ctx)
+}
+
+// tickEvery is the period of the ticker the channel workload's consumers
+// select beside.
+const tickEvery = 100 * time.Millisecond
+
+// chanstreamChannel counts the stream's lines, received from LineChan in a
+// select beside a ticker, until EOF.
+func chanstreamChannel(ctx context.Context, s *chanstream.Stream) (int64, error) {
+	rc := s.LineChan(ctx)
+	defer rc.Stop()
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var n int64
+	for {
+		select {
+		case line, ok := <-rc.C:
+			if !ok {
+				if err := rc.Err(); err != io.EOF {
+					return n, err
+				}
+				return n, nil
+			}
+			if len(line) > 0 {
+				n++
+			}
+		case <-tick.C:
+			// the periodic work a program does beside its stream
+		}
+	}
 }
 
 // zeroCopyHandler serves one connection with the calls that hand out no

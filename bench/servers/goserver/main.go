@@ -115,4 +115,5 @@ const (
 	kindLines  = 'L' // lines to EOF; reply: the number of lines
 	kindFrames = 'F' // frames (4-byte big-endian length + body) to EOF; reply: the number of frames
 	kindEcho   = 'E' // every line is sent back, until EOF
+	kindChan   = 'C' // lines to EOF, consumed through a channel in a select; reply: the number of lines
 )

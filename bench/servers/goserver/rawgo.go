@@ -67,6 +67,8 @@ func serveRawConn(conn net.Conn, fresh bool) {
 		n, err = rawLines(br, fresh)
 	case kindFrames:
 		n, err = rawFrames(br, fresh)
+	case kindChan:
+		n, err = rawChannel(br)
 	case kindEcho:
 		rawEcho(conn, br, fresh)
 		return
@@ -123,6 +125,47 @@ func rawLines(br *bufio.Reader, fresh bool) (int64, error) {
 		}
 		if err != nil {
 			return n, err
+		}
+	}
+}
+
+// rawChannel counts lines the way a Go program consumes a connection in a
+// select: a goroutine reads them (ReadBytes: a slice sent on a channel must
+// be its own) and sends them on a channel of 16, received in a select beside
+// a ticker, until EOF.
+func rawChannel(br *bufio.Reader) (int64, error) {
+	ch := make(chan []byte, 16)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 {
+				ch <- line
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				errc <- err
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var n int64
+	for {
+		select {
+		case line, ok := <-ch:
+			if !ok {
+				return n, <-errc
+			}
+			if len(line) > 0 {
+				n++
+			}
+		case <-tick.C:
+			// the periodic work a program does beside its stream
 		}
 	}
 }
