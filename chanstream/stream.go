@@ -24,9 +24,10 @@ import (
 // that one goroutine can read while another writes.
 //
 // Every Reader and Writer method is on the Stream too, forwarding to its
-// half, except Buffered, which both halves have with different meanings:
-// use s.Reader().Buffered() or s.Writer().Buffered(), or Stats, which has
-// both. Stats, Close, Abort and WaitClosed act on the whole stream, whichever
+// half, except two: Buffered, which both halves have with different
+// meanings (use s.Reader().Buffered() or s.Writer().Buffered(), or Stats,
+// which has both), and Feed, since a stream's connection feeds its reader.
+// Stats, Close, Abort and WaitClosed act on the whole stream, whichever
 // half they are called on.
 //
 // A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
