@@ -401,11 +401,12 @@ func TestReadFrom_CopiesEverything(t *testing.T) {
 		pair   func(t *testing.T) (net.Conn, net.Conn)
 		src    source
 		want   int
-		kernel bool // the bytes go straight to the socket, never queued
+		socket bool // the bytes go straight to the socket, never queued
 	}{
 		{"tcp from tcp", func(t *testing.T) (net.Conn, net.Conn) { return tcpPair(t) }, fromTCP(-1), len(data), true},
 		{"tcp from limited tcp", func(t *testing.T) (net.Conn, net.Conn) { return tcpPair(t) }, fromTCP(1 << 20), 1 << 20, true},
-		{"tcp from a plain reader", func(t *testing.T) (net.Conn, net.Conn) { return tcpPair(t) }, opaque, len(data), false},
+		{"tcp from a plain reader", func(t *testing.T) (net.Conn, net.Conn) { return tcpPair(t) }, opaque, len(data), true},
+		{"socketpair from a plain reader", func(t *testing.T) (net.Conn, net.Conn) { return socketPair(t) }, opaque, len(data), false},
 		{"socketpair from tcp", func(t *testing.T) (net.Conn, net.Conn) { return socketPair(t) }, fromTCP(-1), len(data), false},
 		{"tls from tcp", func(t *testing.T) (net.Conn, net.Conn) { return notSocketPairs(t)["TLS"]() }, fromTCP(-1), len(data), false},
 	} {
@@ -419,7 +420,7 @@ func TestReadFrom_CopiesEverything(t *testing.T) {
 			if n != int64(tc.want) || err != nil {
 				t.Fatalf("io.Copy = %d, %v; want %d, nil", n, err, tc.want)
 			}
-			if tc.kernel {
+			if tc.socket {
 				s.w.mu.Lock()
 				queued := s.w.q != nil && len(s.w.q.bufs) > 0
 				s.w.mu.Unlock()
@@ -479,18 +480,54 @@ func TestReadFrom_AfterCloseFails(t *testing.T) {
 	}
 }
 
+// A copyPath is one of ReadFrom's ways: straight to a TCP socket from a
+// TCP connection (splice) or from any reader, or through the queue.
+type copyPath struct {
+	name   string
+	unix   bool // a socketpair, which has no ReadFrom of its own: the queue
+	opaque bool // src is hidden behind a plain Read
+}
+
+var copyPaths = []copyPath{
+	{name: "socket-splice"},
+	{name: "socket-generic", opaque: true},
+	{name: "queued", unix: true},
+}
+
+// pair makes a stream with opts over the path's connection, whose peer
+// buffers little, and the peer's end.
+func (p copyPath) pair(t *testing.T, opts ...Option) (*Stream, net.Conn) {
+	if !p.unix {
+		s, peer := streamPair(t, opts...)
+		shrinkBuffers(s, peer)
+		return s, peer
+	}
+	ours, peer := socketPair(t)
+	s := NewStream(ours, opts...)
+	t.Cleanup(func() {
+		s.Abort()
+		peer.Close()
+		s.WaitClosed(context.Background())
+	})
+	return s, peer
+}
+
+func (p copyPath) src(src io.Reader) io.Reader {
+	if p.opaque {
+		return opaqueReader{src}
+	}
+	return src
+}
+
 // TestReadFrom_IsOneWriteCall checks that writes made during a ReadFrom
 // wait for it, and that TryWrite refuses meanwhile.
 func TestReadFrom_IsOneWriteCall(t *testing.T) {
-	for _, kernel := range []bool{true, false} {
-		t.Run(map[bool]string{true: "kernel", false: "queued"}[kernel], func(t *testing.T) {
+	for _, path := range copyPaths {
+		t.Run(path.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			s, peer := streamPair(t)
+			s, peer := path.pair(t)
 			src, feed := tcpSource(t)
-			var r io.Reader = src
-			if !kernel {
-				r = opaqueReader{src}
-			}
+			r := path.src(src)
 			copied := make(chan error, 1)
 			go func() {
 				_, err := s.ReadFrom(r)
@@ -531,10 +568,9 @@ func TestReadFrom_IsOneWriteCall(t *testing.T) {
 
 // TestReadFrom_EndsOnCloseDeadlineAndWriteEOF checks that a ReadFrom stuck
 // on a peer that does not read ends when the stream is closed, its write
-// deadline passes or WriteEOF is called, on the kernel's path and on the
-// queue's, and that the stream is usable after a deadline.
+// deadline passes or WriteEOF is called, on each path, and that the stream is usable after a deadline.
 func TestReadFrom_EndsOnCloseDeadlineAndWriteEOF(t *testing.T) {
-	for _, kernel := range []bool{true, false} {
+	for _, path := range copyPaths {
 		for _, tc := range []struct {
 			name string
 			end  func(s *Stream)
@@ -545,16 +581,11 @@ func TestReadFrom_EndsOnCloseDeadlineAndWriteEOF(t *testing.T) {
 			{"deadline", func(s *Stream) { s.SetWriteDeadline(time.Now().Add(10 * time.Millisecond)) }, os.ErrDeadlineExceeded},
 			{"WriteEOF", func(s *Stream) { s.WriteEOF() }, ErrWriteAfterEOF},
 		} {
-			name := map[bool]string{true: "kernel/", false: "queued/"}[kernel] + tc.name
-			t.Run(name, func(t *testing.T) {
+			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
 				ctx := testCtx(t)
-				s, peer := streamPair(t, WithWriteBufferLimits(8<<10, 0))
-				shrinkBuffers(s, peer)
+				s, peer := path.pair(t, WithWriteBufferLimits(8<<10, 0))
 				src, feed := tcpSource(t)
-				var r io.Reader = src
-				if !kernel {
-					r = opaqueReader{src}
-				}
+				r := path.src(src)
 				fed := make(chan struct{})
 				go func() { // more than the peer's buffers take, then the end
 					defer close(fed)
@@ -603,4 +634,65 @@ func TestReadFrom_EndsOnCloseDeadlineAndWriteEOF(t *testing.T) {
 			})
 		}
 	}
+}
+
+// zeroReader reads zeros for ever, and hides the type of what it is.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// BenchmarkReadFrom copies into a stream with io.Copy, next to io.Copy
+// into the raw connection: over TCP from a TCP connection (splice) and from
+// a reader the kernel cannot read (a buffer, and blocking writes), and over
+// a socketpair from such a reader (the stream's queue). A peer discards
+// what arrives.
+func BenchmarkReadFrom(b *testing.B) {
+	const block = 64 << 10
+	run := func(b *testing.B, stream, fromTCP, unix bool) {
+		var ours, peer net.Conn
+		if unix {
+			ours, peer = socketPair(b)
+			b.Cleanup(func() { ours.Close(); peer.Close() })
+		} else {
+			ours, peer = benchPair(b)
+		}
+		var src io.Reader
+		if fromTCP {
+			r, w := benchPair(b)
+			sendBlocks(b, w, bytes.Repeat([]byte("k"), block), b.N)
+			src = r
+		} else {
+			src = &io.LimitedReader{R: opaqueReader{zeroReader{}}, N: int64(b.N) * block}
+		}
+		drained := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, peer)
+			drained <- n
+		}()
+		b.SetBytes(block)
+		b.ReportAllocs()
+		b.ResetTimer()
+		var n int64
+		var err error
+		if stream {
+			s := benchStream(b, ours)
+			n, err = io.Copy(s, src)
+			s.CloseWrite()
+		} else {
+			n, err = io.Copy(ours, src)
+			ours.(halfCloser).CloseWrite()
+		}
+		if got := <-drained; err != nil || n != int64(b.N)*block || got != n {
+			b.Fatalf("copied %d, %v; the peer got %d; want %d", n, err, got, b.N*block)
+		}
+	}
+	b.Run("tcp-from-tcp/chanstream", func(b *testing.B) { run(b, true, true, false) })
+	b.Run("tcp-from-tcp/net.Conn", func(b *testing.B) { run(b, false, true, false) })
+	b.Run("tcp-from-reader/chanstream", func(b *testing.B) { run(b, true, false, false) })
+	b.Run("tcp-from-reader/net.Conn", func(b *testing.B) { run(b, false, false, false) })
+	b.Run("unix-from-reader/chanstream", func(b *testing.B) { run(b, true, false, true) })
+	b.Run("unix-from-reader/net.Conn", func(b *testing.B) { run(b, false, false, true) })
 }

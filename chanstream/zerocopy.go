@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"syscall"
 	"time"
 )
 
@@ -139,13 +138,15 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 // a Write's are.
 //
 // ReadFrom is one write call: other write calls wait until it returns, and
-// never interleave with its data; TryWrite returns false meanwhile. On TCP,
-// with nothing queued, and when src is a connection or file the kernel can
-// read (it has a SyscallConn: *net.TCPConn, *net.UnixConn, *os.File, or one
-// in an *io.LimitedReader), it hands src to the socket's own ReadFrom, and
-// the kernel moves the bytes (splice, sendfile) without their passing
-// through the process. Otherwise it reads src into the writer's queue,
-// blocking, as Write does, while the high watermark is reached.
+// never interleave with its data; TryWrite returns false meanwhile. On TCP
+// with nothing queued, it hands src to the socket's own ReadFrom, as
+// io.Copy into the raw connection would: when src is a connection or file
+// the kernel can read (a *net.TCPConn, *net.UnixConn or *os.File, alone or
+// in an *io.LimitedReader) the kernel moves the bytes (splice, sendfile)
+// without their passing through the process; else they are copied through
+// one buffer with writes that block. Otherwise (a Unix socket, TLS, data
+// already queued) it reads src into the writer's queue, blocking, as Write
+// does, while the high watermark is reached.
 //
 // Close, Abort, WriteEOF and the write deadline end ReadFrom at its next
 // write, with the error a Write would then return (a WriteEOF closes the
@@ -179,7 +180,6 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			putWbuf(b)
 		}
 	}()
-	kernel := kernelCanRead(src)
 	for {
 		w.mu.Lock()
 		if err := w.stateErrLocked(); err != nil {
@@ -190,7 +190,7 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			w.mu.Unlock()
 			return total, errDeadline
 		}
-		if kernel && w.pending == 0 && !w.busy && w.run != nil && w.run.isSocket() {
+		if w.pending == 0 && !w.busy && w.run != nil && w.run.isSocket() {
 			if rf, ok := w.run.conn.(io.ReaderFrom); ok {
 				// Keep the pump off while this goroutine writes the
 				// socket: a WriteEOF or Close that comes meanwhile is
@@ -284,16 +284,4 @@ func (w *Writer) readFromSocket(a *attachment, rf io.ReaderFrom, src io.Reader, 
 	w.kickLocked() // carries out a WriteEOF or Close that came meanwhile
 	w.mu.Unlock()
 	return n, err
-}
-
-// kernelCanRead reports whether the kernel can read src itself, so that a
-// socket's ReadFrom can splice or sendfile from it: src, or the reader of
-// an *io.LimitedReader, has a SyscallConn. A *net.TCPConn's WriteTo hands
-// io.Copy a wrapper of the connection, which has it too.
-func kernelCanRead(src io.Reader) bool {
-	if lr, ok := src.(*io.LimitedReader); ok {
-		src = lr.R
-	}
-	_, ok := src.(syscall.Conn)
-	return ok
 }
