@@ -92,8 +92,8 @@ type Writer struct {
 // A writeQueue is what a Writer needs once it queues data or a call waits,
 // apart from the Writer: a stream whose writes all go to the socket at once
 // (Write's direct path) and that nobody waits on never makes it. It is
-// guarded by Writer.mu, but for iov. pending > 0 implies that it has been
-// made.
+// guarded by Writer.mu, but for iov and vec. pending > 0 implies that it
+// has been made.
 type writeQueue struct {
 	bufs     []*wbuf       // queued data; the last buffer may take more
 	space    chan struct{} // closed when pending drops below high
@@ -103,6 +103,7 @@ type writeQueue struct {
 	aborted  chan struct{} // closed by Abort; made when first asked for (abortedChan)
 	eofAsked chan struct{} // closed by WriteEOF; made by ReadFrom for its duration
 	iov      [][]byte      // the pump's, for each writev
+	vec      net.Buffers   // the pump's: iov as WriteTo consumes it, kept here so that it does not escape on each writev
 }
 
 // queueLocked returns the write queue, making it if need be.
@@ -587,8 +588,9 @@ func (w *Writer) flush(a *attachment) bool {
 		w.mu.Unlock()
 		yields = 0
 
-		vec := net.Buffers(bufs)
-		n, err := vec.WriteTo(a.conn)
+		q.vec = bufs
+		n, err := q.vec.WriteTo(a.conn)
+		q.vec = nil
 		clear(bufs)
 		q.iov = bufs[:0]
 
