@@ -56,7 +56,11 @@ func TestStream_CloseWriteHalfClosesAfterQueuedData(t *testing.T) {
 			s := NewStream(ours)
 			defer closeStream(t, s)
 			want := bytes.Repeat([]byte("q"), 200<<10) // over the watermark: some of it is queued
-			go s.Write(want)
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := s.Write(want)
+				wrote <- err
+			}()
 			hc, ok := any(s).(halfCloser)
 			if !ok {
 				t.Fatal("a *Stream is not an interface{ CloseWrite() error }")
@@ -72,6 +76,9 @@ func TestStream_CloseWriteHalfClosesAfterQueuedData(t *testing.T) {
 			}
 			peer.SetReadDeadline(time.Now().Add(20 * time.Second))
 			got, err := io.ReadAll(peer)
+			if werr := <-wrote; werr != nil {
+				t.Fatalf("Write = %v", werr)
+			}
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("peer read %d bytes, %v; want %d bytes and EOF", len(got), err, len(want))
 			}
