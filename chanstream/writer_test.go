@@ -501,12 +501,14 @@ var copyPaths = []copyPath{
 	{name: "queued", unix: true},
 }
 
-// pair makes a stream with opts over the path's connection, whose peer
-// buffers little, and the peer's end.
-func (p copyPath) pair(t *testing.T, opts ...Option) (*Stream, net.Conn) {
+// pair makes a stream with opts over the path's connection, and the
+// peer's end. Over TCP, shrink makes the kernel buffer little between them.
+func (p copyPath) pair(t *testing.T, shrink bool, opts ...Option) (*Stream, net.Conn) {
 	if !p.unix {
 		s, peer := streamPair(t, opts...)
-		shrinkBuffers(s, peer)
+		if shrink {
+			shrinkBuffers(s, peer)
+		}
 		return s, peer
 	}
 	ours, peer := socketPair(t)
@@ -532,7 +534,7 @@ func TestReadFrom_IsOneWriteCall(t *testing.T) {
 	for _, path := range copyPaths {
 		t.Run(path.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			s, peer := path.pair(t)
+			s, peer := path.pair(t, true)
 			src, feed := tcpSource(t)
 			r := path.src(src)
 			copied := make(chan error, 1)
@@ -573,6 +575,44 @@ func TestReadFrom_IsOneWriteCall(t *testing.T) {
 	}
 }
 
+// TestReadFrom_CountsBytesAsTheyGo checks that Stats counts what a
+// ReadFrom still running has written, as an idle timeout watching the
+// stream's counters needs.
+func TestReadFrom_CountsBytesAsTheyGo(t *testing.T) {
+	const size = 1 << 20
+	for _, path := range copyPaths {
+		t.Run(path.name, func(t *testing.T) {
+			s, peer := path.pair(t, false)
+			src, feed := tcpSource(t)
+			copied := make(chan error, 1)
+			go func() {
+				_, err := s.ReadFrom(path.src(src))
+				copied <- err
+			}()
+			fed := make(chan error, 1)
+			go func() {
+				_, err := feed.Write(make([]byte, size))
+				fed <- err
+			}()
+			peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.ReadFull(peer, make([]byte, size)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-fed; err != nil {
+				t.Fatal(err)
+			}
+			// ReadFrom waits for more from src; what it wrote is counted.
+			testnet.Eventually(t, "BytesWritten to count the copy", func() bool {
+				return s.Stats().BytesWritten == size
+			})
+			feed.CloseWrite()
+			if err := <-copied; err != nil {
+				t.Fatalf("ReadFrom = %v", err)
+			}
+		})
+	}
+}
+
 // TestReadFrom_EndsOnCloseDeadlineAndWriteEOF checks that a ReadFrom stuck
 // on a peer that does not read ends when the stream is closed, its write
 // deadline passes or WriteEOF is called, on each path, and that the stream is usable after a deadline.
@@ -590,7 +630,7 @@ func TestReadFrom_EndsOnCloseDeadlineAndWriteEOF(t *testing.T) {
 		} {
 			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
 				ctx := testCtx(t)
-				s, peer := path.pair(t, WithWriteBufferLimits(8<<10, 0))
+				s, peer := path.pair(t, true, WithWriteBufferLimits(8<<10, 0))
 				src, feed := tcpSource(t)
 				r := path.src(src)
 				fed := make(chan struct{})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"syscall"
 	"time"
 )
 
@@ -139,14 +141,16 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 //
 // ReadFrom is one write call: other write calls wait until it returns, and
 // never interleave with its data; TryWrite returns false meanwhile. On TCP
-// with nothing queued, it hands src to the socket's own ReadFrom, as
-// io.Copy into the raw connection would: when src is a connection or file
-// the kernel can read (a *net.TCPConn, *net.UnixConn or *os.File, alone or
-// in an *io.LimitedReader) the kernel moves the bytes (splice, sendfile)
-// without their passing through the process; else they are copied through
-// one buffer with writes that block. Otherwise (a Unix socket, TLS, data
-// already queued) it reads src into the writer's queue, blocking, as Write
-// does, while the high watermark is reached.
+// with nothing queued, it writes to the socket itself, as io.Copy into the
+// raw connection would: when src is a connection or file the kernel can
+// read (a *net.TCPConn, *net.UnixConn or *os.File, alone or in an
+// *io.LimitedReader), it hands src to the socket's own ReadFrom, and the
+// kernel moves the bytes (splice, sendfile) without their passing through
+// the process; else they are copied through one pooled buffer with writes
+// that block. Either way Stats counts the bytes as they go, at least every
+// 256 KiB. Otherwise (a Unix socket, TLS, data already queued) it reads
+// src into the writer's queue, blocking, as Write does, while the high
+// watermark is reached.
 //
 // Close, Abort, WriteEOF and the write deadline end ReadFrom at its next
 // write, with the error a Write would then return (a WriteEOF closes the
@@ -191,12 +195,12 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			return total, errDeadline
 		}
 		if w.pending == 0 && !w.busy && w.run != nil && w.run.isSocket() {
-			if rf, ok := w.run.conn.(io.ReaderFrom); ok {
+			if _, ok := w.run.conn.(io.ReaderFrom); ok {
 				// Keep the pump off while this goroutine writes the
 				// socket: a WriteEOF or Close that comes meanwhile is
 				// carried out after.
 				w.busy = true
-				n, err := w.readFromSocket(w.run, rf, src, eofAsked)
+				n, err := w.writeSocketFrom(w.run, src, eofAsked)
 				return total + n, err
 			}
 		}
@@ -241,14 +245,15 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	}
 }
 
-// readFromSocket is ReadFrom's hand-off to the socket's ReadFrom. It is
+// writeSocketFrom is ReadFrom's path straight to a TCP socket. It is
 // called with w.mu held and w.busy set for it, and releases the lock.
 // eofAsked is closed by a WriteEOF.
 //
 // The stream's write deadline, WriteEOF and Close act on channels, not on
-// the socket: while the socket's ReadFrom runs, a goroutine owned by this
-// call turns them into a socket write deadline in the past, which ends it.
-func (w *Writer) readFromSocket(a *attachment, rf io.ReaderFrom, src io.Reader, eofAsked <-chan struct{}) (int64, error) {
+// the socket: while this goroutine writes the socket, a goroutine owned by
+// this call turns them into a socket write deadline in the past, which ends
+// the write.
+func (w *Writer) writeSocketFrom(a *attachment, src io.Reader, eofAsked <-chan struct{}) (int64, error) {
 	closed := w.closedChanLocked()
 	w.mu.Unlock()
 	expired := w.deadline.done()
@@ -268,7 +273,13 @@ func (w *Writer) readFromSocket(a *attachment, rf io.ReaderFrom, src io.Reader, 
 		}
 		a.conn.SetWriteDeadline(longAgo)
 	}()
-	n, err := rf.ReadFrom(src)
+	var n int64
+	var err error
+	if kernelCanRead(src) {
+		n, err = w.spliceFrom(a.conn.(io.ReaderFrom), src)
+	} else {
+		n, err = w.copyToConn(a.conn, src)
+	}
 	close(stop)
 	<-stopped
 	if interrupted != nil {
@@ -277,11 +288,78 @@ func (w *Writer) readFromSocket(a *attachment, rf io.ReaderFrom, src io.Reader, 
 			err = interrupted
 		}
 	}
-	w.written.Add(n)
 
 	w.mu.Lock()
 	w.busy = false
 	w.kickLocked() // carries out a WriteEOF or Close that came meanwhile
 	w.mu.Unlock()
 	return n, err
+}
+
+// splicePiece is how much spliceFrom hands the socket's ReadFrom at a time,
+// so that the bytes written are counted as they go.
+const splicePiece = 256 << 10
+
+// spliceFrom hands src to the socket's ReadFrom, splicePiece bytes at a
+// time, until src's EOF.
+func (w *Writer) spliceFrom(rf io.ReaderFrom, src io.Reader) (int64, error) {
+	remain := int64(1<<63 - 1)
+	outer, limited := src.(*io.LimitedReader)
+	if limited {
+		src, remain = outer.R, outer.N
+	}
+	piece := &io.LimitedReader{R: src} // what the socket's ReadFrom recognises
+	var total int64
+	for remain > 0 {
+		want := min(remain, splicePiece)
+		piece.N = want
+		n, err := rf.ReadFrom(piece)
+		total += n
+		remain -= n
+		if limited {
+			outer.N -= n
+		}
+		w.written.Add(n)
+		if err != nil || n < want {
+			return total, err // n < want: src's EOF
+		}
+	}
+	return total, nil
+}
+
+// copyToConn copies src to conn through a pooled buffer, with writes that
+// block, until src's EOF.
+func (w *Writer) copyToConn(conn net.Conn, src io.Reader) (int64, error) {
+	b := wbufPool.Get().(*wbuf)
+	defer putWbuf(b)
+	var total int64
+	for {
+		n, err := src.Read(b.buf)
+		if n > 0 {
+			k, werr := conn.Write(b.buf[:n])
+			total += int64(k)
+			w.written.Add(int64(k))
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
+}
+
+// kernelCanRead reports whether the kernel can read src itself, so that a
+// socket's ReadFrom can splice or sendfile from it: src, or the reader of
+// an *io.LimitedReader, has a SyscallConn. (The wrapper TCPConn.WriteTo
+// hands io.Copy has one too.)
+func kernelCanRead(src io.Reader) bool {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	_, ok := src.(syscall.Conn)
+	return ok
 }
