@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -281,12 +282,47 @@ func (s *Stream) detached() bool {
 
 // Abort closes the stream at once (asyncio's transport.abort): queued data
 // is dropped and the connection closed; pending reads and writes fail with
-// ErrClosed.
+// ErrClosed. The connection is closed as its Close closes it: on TCP the
+// peer sees an orderly end (a FIN, after what the kernel still had to
+// send), not a reset; use AbortReset to send one.
 func (s *Stream) Abort() {
 	s.r.close()
 	s.readerClosed()
 	s.w.abort()
 	s.closeConn()
+}
+
+// ErrResetUnsupported is returned by AbortReset when the stream's
+// connection cannot send a reset (it is not over TCP): the stream was
+// aborted all the same.
+var ErrResetUnsupported = errors.New("chanstream: the connection cannot be reset (not TCP); it was closed instead")
+
+// AbortReset is Abort with a reset: on TCP (and TLS over TCP) it sets
+// SO_LINGER to 0 before the close, so that the peer sees ECONNRESET rather
+// than an orderly end, and the kernel drops whatever it had still to send.
+// It is the close a relay uses
+// to pass on a reset it received, or a server to shed a peer it gives up
+// on. The stream is aborted in every case: on a connection that cannot
+// send a reset (a Unix socket, a pipe) AbortReset closes it as Abort does
+// and returns ErrResetUnsupported; on a stream whose connection is already
+// closed it returns ErrClosed.
+func (s *Stream) AbortReset() error {
+	err := ErrResetUnsupported
+	sock, _ := s.ExtraInfo("socket") // the connection under TLS, if any
+	tc, isTCP := sock.(*net.TCPConn)
+	if isTCP {
+		if err = tc.SetLinger(0); errors.Is(err, net.ErrClosed) {
+			err = ErrClosed
+		}
+	}
+	s.r.close()
+	s.readerClosed()
+	s.w.abort()
+	if isTCP && err == nil {
+		tc.Close() // first: a TLS layer's Close would send close_notify
+	}
+	s.closeConn()
+	return err
 }
 
 // WaitClosed waits until the stream is closed and its goroutines have
@@ -414,6 +450,23 @@ func (s *Stream) Drain(ctx context.Context) error { return s.w.Drain(ctx) }
 
 // WriteEOF is Writer.WriteEOF.
 func (s *Stream) WriteEOF() error { return s.w.WriteEOF() }
+
+// CloseWrite half-closes the stream, as WriteEOF: see [Writer.CloseWrite].
+// It makes a *Stream an interface{ CloseWrite() error }, as *net.TCPConn
+// and *tls.Conn are.
+func (s *Stream) CloseWrite() error { return s.w.WriteEOF() }
+
+// ReadFrom writes what it reads from src to the stream until src's EOF:
+// see [Writer.ReadFrom]. io.Copy(s, src) uses it.
+func (s *Stream) ReadFrom(src io.Reader) (int64, error) { return s.w.ReadFrom(src) }
+
+// TryWrite queues p whole or not at all, without blocking: see
+// [Writer.TryWrite].
+func (s *Stream) TryWrite(p []byte) (ok bool, err error) { return s.w.TryWrite(p) }
+
+// WriteBufferLimits returns the write-buffer watermarks: see
+// [Writer.WriteBufferLimits].
+func (s *Stream) WriteBufferLimits() (high, low int) { return s.w.WriteBufferLimits() }
 
 // CanWriteEOF is Writer.CanWriteEOF.
 func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }

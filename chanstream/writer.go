@@ -92,8 +92,8 @@ type Writer struct {
 // A writeQueue is what a Writer needs once it queues data or a call waits,
 // apart from the Writer: a stream whose writes all go to the socket at once
 // (Write's direct path) and that nobody waits on never makes it. It is
-// guarded by Writer.mu, but for iov. pending > 0 implies that it has been
-// made.
+// guarded by Writer.mu, but for iov and vec. pending > 0 implies that it
+// has been made.
 type writeQueue struct {
 	bufs     []*wbuf       // queued data; the last buffer may take more
 	space    chan struct{} // closed when pending drops below high
@@ -101,7 +101,9 @@ type writeQueue struct {
 	flushed  chan struct{} // closed when pending drops to 0
 	closedCh chan struct{} // closed by Close and Abort; made when first asked for (closedChanLocked)
 	aborted  chan struct{} // closed by Abort; made when first asked for (abortedChan)
+	eofAsked chan struct{} // closed by WriteEOF; made by ReadFrom for its duration
 	iov      [][]byte      // the pump's, for each writev
+	vec      net.Buffers   // the pump's: iov as WriteTo consumes it, kept here so that it does not escape on each writev
 }
 
 // queueLocked returns the write queue, making it if need be.
@@ -135,6 +137,9 @@ func canWriteEOF(conn net.Conn) bool {
 	}
 	if tc, ok := conn.(tlsConn); ok {
 		return tlsCanWriteEOF(tc)
+	}
+	if c, ok := conn.(interface{ CanWriteEOF() bool }); ok {
+		return c.CanWriteEOF() // a Stream, whose CloseWrite may not be able to
 	}
 	_, ok := conn.(closeWriter)
 	return ok
@@ -201,10 +206,68 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // WriteContext is Write with a ctx: if ctx is done while the call waits at
 // the watermark, it returns how much of p it had queued (that part will be
-// sent; the rest was not queued) and ctx.Err().
+// sent; the rest was not queued) and ctx.Err(). A ctx that is already done
+// when WriteContext is called queues nothing, even when p would fit: it
+// returns 0 and ctx.Err(), or the writer's own error first (ErrClosed after
+// Close, the connection's error, os.ErrDeadlineExceeded past the write
+// deadline), as Write would. An empty p ignores ctx and reports only the
+// writer's state, as Write(nil) does. To queue a message whole or not at
+// all without blocking, use TryWrite.
 func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
 	return w.write(ctx, [][]byte{p})
 }
+
+// TryWrite queues a copy of p whole, or nothing, without blocking: the
+// write a broadcaster makes to each of many streams so that one slow peer
+// neither holds up the others nor gets a message cut in two. It reports
+// ok when p was queued (on a TCP or Unix socket it may have been sent at
+// once, as by Write). It queues p when nothing is queued yet, whatever
+// len(p), or when the bytes queued would then stay at or below the high
+// watermark (see [Writer.WriteBufferLimits]); otherwise, and while another
+// write call is under way (a Write waiting at the watermark, a
+// [Writer.ReadFrom]), it returns false and a nil error, and the caller may
+// drop p, retry after [Writer.Drain], or close the stream. It fails with
+// ok false and the same errors as Write: ErrClosed after Close (even for
+// an empty p), ErrWriteAfterEOF after WriteEOF, the connection's error once
+// it broke, and an error matching os.ErrDeadlineExceeded once the write
+// deadline passed. An empty p on a working writer reports true.
+func (w *Writer) TryWrite(p []byte) (ok bool, err error) {
+	w.mu.Lock()
+	if err := w.stateErrLocked(); err != nil {
+		w.mu.Unlock()
+		return false, err
+	}
+	if w.deadline.expired.Load() {
+		w.mu.Unlock()
+		return false, errDeadline
+	}
+	if len(p) == 0 {
+		w.mu.Unlock()
+		return true, nil
+	}
+	// A write call holding the gate may be part way through its data:
+	// queuing p now would cut into it.
+	if w.gate.state.Load()&gateBits != gateUnlocked || (w.pending > 0 && w.pending+len(p) > w.high) {
+		w.mu.Unlock()
+		return false, nil
+	}
+	direct := w.direct.Load() && w.direct.Swap(false)
+	if direct && w.pending == 0 && !w.busy && w.run != nil && w.run.isSocket() {
+		_, err := w.writeDirectLocked(p) // queues what the socket did not take
+		return err == nil, err
+	}
+	w.enqueueLocked(p)
+	w.kickLocked()
+	w.mu.Unlock()
+	return true, nil
+}
+
+// WriteBufferLimits returns the write-buffer watermarks, in the order
+// WithWriteBufferLimits takes them: Write blocks while high or more bytes
+// are queued but unsent, and Drain waits until no more than low are. It is
+// asyncio's transport.get_write_buffer_limits, which returns them the other
+// way round, as (low, high). They are fixed when the stream is made.
+func (w *Writer) WriteBufferLimits() (high, low int) { return w.high, w.low }
 
 // WriteLines queues every line as one write (asyncio's writelines): the
 // lines are queued whole and together, and sent in one writev when they fit
@@ -274,7 +337,7 @@ func (w *Writer) writeSlow(ctx context.Context, bufs [][]byte) (int, error) {
 				return n, err
 			}
 			if w.pending > 0 && w.pending >= w.high {
-				if err := w.waitSpaceLocked(ctx); err != nil {
+				if err := w.waitSpaceLocked(ctx, nil); err != nil {
 					return n, err
 				}
 				w.mu.Lock()
@@ -373,8 +436,9 @@ func (w *Writer) waitFlushed(ctx context.Context) error {
 }
 
 // waitSpaceLocked waits, with w.mu released, until the queue drops below the
-// high watermark. It returns with w.mu unlocked.
-func (w *Writer) waitSpaceLocked(ctx context.Context) error {
+// high watermark, or until wake (if not nil) is closed. It returns with
+// w.mu unlocked.
+func (w *Writer) waitSpaceLocked(ctx context.Context, wake <-chan struct{}) error {
 	q := w.queueLocked()
 	if q.space == nil {
 		q.space = make(chan struct{})
@@ -385,6 +449,8 @@ func (w *Writer) waitSpaceLocked(ctx context.Context) error {
 	w.mu.Unlock()
 	select {
 	case <-space:
+		return nil
+	case <-wake:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -522,8 +588,9 @@ func (w *Writer) flush(a *attachment) bool {
 		w.mu.Unlock()
 		yields = 0
 
-		vec := net.Buffers(bufs)
-		n, err := vec.WriteTo(a.conn)
+		q.vec = bufs
+		n, err := q.vec.WriteTo(a.conn)
+		q.vec = nil
 		clear(bufs)
 		q.iov = bufs[:0]
 
@@ -651,9 +718,20 @@ func (w *Writer) WriteEOF() error {
 		return ErrWriteEOFUnsupported
 	}
 	w.state = writeEOFQueued
+	if q := w.q; q != nil && q.eofAsked != nil {
+		close(q.eofAsked)
+		q.eofAsked = nil
+	}
 	w.kickLocked()
 	return nil
 }
+
+// CloseWrite is [Writer.WriteEOF] under the name net.TCPConn and tls.Conn
+// give the half-close, so that code looking for interface{ CloseWrite()
+// error } (io.Copy-based proxies, net/http/httputil.ReverseProxy) finds it.
+// It returns at once; the write half closes once the data queued before it
+// has been sent.
+func (w *Writer) CloseWrite() error { return w.WriteEOF() }
 
 // CanWriteEOF reports whether WriteEOF can half-close the connection
 // (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3
@@ -745,6 +823,10 @@ func (w *Writer) Close() error { return w.s.Close() }
 
 // Abort closes the whole stream at once: see Stream.Abort.
 func (w *Writer) Abort() { w.s.Abort() }
+
+// AbortReset closes the whole stream at once with a reset: see
+// [Stream.AbortReset].
+func (w *Writer) AbortReset() error { return w.s.AbortReset() }
 
 // WaitClosed waits until the stream is closed: see Stream.WaitClosed.
 func (w *Writer) WaitClosed(ctx context.Context) error { return w.s.WaitClosed(ctx) }

@@ -482,7 +482,7 @@ func (c *config) upgrade(ctx context.Context, s *chanstream.Stream, network, add
 	}
 	if err := tlsupgrade.Client(ctx, s, cfg, opts...); err != nil {
 		var te *tlsupgrade.Error
-		timeout := errors.As(err, &te) && (te.Timeout || (te.Canceled && isTimeout(ctx.Err())))
+		timeout := errors.As(err, &te) && te.Timeout()
 		return &Error{Op: "tls handshake", Net: network, Addr: address, Err: err, timeout: timeout}
 	}
 	return nil

@@ -19,7 +19,7 @@ func (c *config) control(network, address string, rc syscall.RawConn) error {
 	cerr := rc.Control(func(fd uintptr) {
 		if c.reusePort {
 			if soReusePort < 0 {
-				err = errors.New("SO_REUSEPORT is not supported here")
+				err = fmt.Errorf("SO_REUSEPORT: %w", errors.ErrUnsupported)
 				return
 			}
 			if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1); err != nil {
@@ -46,7 +46,7 @@ func (c *config) setBacklog(ln net.Listener) error {
 	}
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
-		return fmt.Errorf("listener: WithBacklog: %T has no socket", ln)
+		return fmt.Errorf("listener: WithBacklog: %T has no socket: %w", ln, errors.ErrUnsupported)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -144,8 +144,9 @@ func (c *config) listenUnix(ctx context.Context, path string) (net.Listener, fun
 }
 
 // removeStaleSocket removes path if it is a socket nobody listens on. A
-// socket where a server answers is an error (address in use), and so is a
-// file that is not a socket; both are left alone.
+// socket where a server answers is an error, and so is a file that is not a
+// socket; both are left alone, and both errors match syscall.EADDRINUSE,
+// which bind(2) would have returned.
 func removeStaleSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -155,7 +156,7 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("listener: %w", err)
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("listener: %s exists and is not a socket", path)
+		return fmt.Errorf("listener: listen unix %s: the file there is not a socket: %w", path, syscall.EADDRINUSE)
 	}
 	conn, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {

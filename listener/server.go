@@ -22,8 +22,13 @@ import (
 // server closes the stream gracefully: what it queued is still sent.
 type Handler func(ctx context.Context, s *chanstream.Stream)
 
-// ErrServerClosed is returned by Serve once the server is closed.
+// ErrServerClosed is returned by Serve once the server is closed: a stop
+// was asked for, rather than a failure.
 var ErrServerClosed = errors.New("listener: server closed")
+
+// ErrNilHandler is returned by Listen, FromListener and FromFile when the
+// Handler is nil.
+var ErrNilHandler = errors.New("listener: nil Handler")
 
 type serverState uint8
 
@@ -74,13 +79,21 @@ type Server struct {
 // The server starts accepting at once unless WithStartServing(false) is
 // given. ctx bounds the setting up (resolving the host name); its values,
 // not its cancellation, are passed on to the handlers' ctx.
+//
+// The errors can be told apart with errors.Is and errors.As: an address in
+// use matches syscall.EADDRINUSE, as net.Listen's does (for a Unix path
+// also when a server answers there, or when a file that is not a socket is
+// in the way); a network it does not know is a net.UnknownNetworkError; a
+// malformed address a *net.AddrError; a nil h is ErrNilHandler; and
+// WithReusePort where the system has no SO_REUSEPORT matches
+// errors.ErrUnsupported.
 func Listen(ctx context.Context, network, address string, h Handler, opts ...Option) (*Server, error) {
 	cfg, err := newConfig("Listen", opts)
 	if err != nil {
 		return nil, err
 	}
 	if h == nil {
-		return nil, errors.New("listener: nil Handler")
+		return nil, ErrNilHandler
 	}
 	var lns []net.Listener
 	var cleanups []func()
@@ -96,7 +109,7 @@ func Listen(ctx context.Context, network, address string, h Handler, opts ...Opt
 			cleanups = []func(){cleanup}
 		}
 	default:
-		err = fmt.Errorf("listener: unknown network %q (want tcp, tcp4, tcp6 or unix)", network)
+		err = fmt.Errorf("listener: %w (want tcp, tcp4, tcp6 or unix)", net.UnknownNetworkError(network))
 	}
 	if err != nil {
 		return nil, err
@@ -114,7 +127,7 @@ func FromListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	if h == nil {
-		return nil, errors.New("listener: nil Handler")
+		return nil, ErrNilHandler
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
 		ul.SetUnlinkOnClose(false)
@@ -252,23 +265,36 @@ func (srv *Server) AbortClients() {
 // Shutdown stops the server in one bounded call: it stops listening, cancels
 // every handler's ctx so that handlers can finish politely, and waits for
 // them until ctx is done; then it aborts the connections left and returns
-// ctx.Err(). It returns nil when every handler finished in time. A handler
-// that ignores its ctx and does no I/O cannot be stopped: Shutdown returns at
-// ctx's end all the same, and WaitClosed waits for it.
+// ctx.Err(). It returns nil when every handler finished in time and the
+// listening sockets closed cleanly; an error closing them (what Close would
+// return) is returned too, joined with ctx.Err() if both happened, so that
+// errors.Is finds each. A handler that ignores its ctx and does no I/O
+// cannot be stopped: Shutdown returns at ctx's end all the same, and
+// WaitClosed waits for it.
 func (srv *Server) Shutdown(ctx context.Context) error {
-	srv.Close()
+	closeErr := srv.Close()
 	for _, c := range srv.snapshot() { // Close let no new one in
 		c.ctx.cancel()
 	}
 	if err := srv.acceptors.Wait(ctx); err != nil {
 		srv.AbortClients()
-		return err
+		return joinErrors(err, closeErr)
 	}
 	if err := srv.handlers.Wait(ctx); err != nil {
 		srv.AbortClients()
-		return err
+		return joinErrors(err, closeErr)
 	}
-	return nil
+	return closeErr
+}
+
+// joinErrors is errors.Join, but returns a lone error as it is, so that a
+// caller comparing Shutdown's error with == context.DeadlineExceeded still
+// can.
+func joinErrors(ctxErr, closeErr error) error {
+	if closeErr == nil {
+		return ctxErr
+	}
+	return errors.Join(ctxErr, closeErr)
 }
 
 // WaitClosed waits until the server is closed and every connection's

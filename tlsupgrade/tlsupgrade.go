@@ -108,21 +108,28 @@ type Error struct {
 	// not be handed over: it had ended, was closing, or ctx ended while a
 	// read or write was in progress) or "handshake".
 	Op string
-	// Timeout reports that the handshake timeout passed (the error then
-	// also matches context.DeadlineExceeded); Canceled, that ctx ended
-	// (the error matches ctx.Err()).
-	Timeout, Canceled bool
+	// Canceled reports that ctx ended (the error matches ctx.Err()).
+	Canceled bool
 	// Err is the cause: crypto/tls's error (a
 	// *tls.CertificateVerificationError wrapping x509's; an alert the peer
 	// sent is crypto/tls's unexported alert type, "remote error: ..."),
 	// io.EOF when the peer hung up, or the ctx's error.
 	Err error
+
+	timeout bool
 }
+
+// Timeout reports whether the upgrade failed because a deadline passed: the
+// handshake timeout (WithHandshakeTimeout), or ctx's deadline. The error
+// then matches context.DeadlineExceeded. It is the method of net.Error and
+// dial.Error, so that errors.As(err, &te) with te an interface{ Timeout()
+// bool } finds it.
+func (e *Error) Timeout() bool { return e.timeout }
 
 func (e *Error) Error() string {
 	what := "failed"
 	switch {
-	case e.Timeout:
+	case e.timeout:
 		what = "timed out"
 	case e.Canceled:
 		what = "was cancelled"
@@ -188,7 +195,7 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 
 	raw, unread, err := hooks.Detach(s, ctx)
 	if err != nil {
-		e := &Error{Op: "detach", Err: err, Canceled: ctx.Err() != nil}
+		e := &Error{Op: "detach", Err: err, Canceled: ctx.Err() != nil, timeout: ctx.Err() == context.DeadlineExceeded}
 		s.Abort()
 		return e
 	}
@@ -208,9 +215,10 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 		switch {
 		case ctx.Err() != nil:
 			e.Canceled = true
+			e.timeout = ctx.Err() == context.DeadlineExceeded
 			e.Err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		case hctx.Err() != nil:
-			e.Timeout = true
+			e.timeout = true
 			e.Err = fmt.Errorf("no handshake within %v: %w (%w)", set.handshakeTimeout, context.DeadlineExceeded, err)
 		}
 		return e

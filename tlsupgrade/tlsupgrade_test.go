@@ -462,7 +462,10 @@ func TestUpgrade_Failures(t *testing.T) {
 			peer: func(ctx context.Context, raw net.Conn) { <-ctx.Done() },
 			opts: []Option{WithHandshakeTimeout(100 * time.Millisecond)},
 			check: func(t *testing.T, e *Error) {
-				expect(t, e.Timeout && errors.Is(e, context.DeadlineExceeded), "a timeout")
+				expect(t, e.Timeout() && !e.Canceled && errors.Is(e, context.DeadlineExceeded), "a timeout")
+				// Found as net.Error's and dial.Error's is.
+				var te interface{ Timeout() bool }
+				expect(t, errors.As(error(e), &te) && te.Timeout(), "an interface{ Timeout() bool } that says so")
 			},
 			maxTime: 3 * time.Second,
 		},
@@ -474,8 +477,20 @@ func TestUpgrade_Failures(t *testing.T) {
 				time.AfterFunc(50*time.Millisecond, cancel)
 				return ctx, cancel
 			},
-			check:   func(t *testing.T, e *Error) { expect(t, e.Canceled && errors.Is(e, context.Canceled), "a cancel") },
+			check: func(t *testing.T, e *Error) {
+				expect(t, e.Canceled && !e.Timeout() && errors.Is(e, context.Canceled), "a cancel")
+			},
 			maxTime: 3 * time.Second,
+		},
+		{
+			name: "ctx deadline mid-handshake",
+			peer: func(ctx context.Context, raw net.Conn) { <-ctx.Done() },
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 50*time.Millisecond)
+			},
+			check: func(t *testing.T, e *Error) {
+				expect(t, e.Canceled && e.Timeout() && errors.Is(e, context.DeadlineExceeded), "a timeout of ctx")
+			},
 		},
 		{
 			name: "wrong host name",
@@ -485,7 +500,7 @@ func TestUpgrade_Failures(t *testing.T) {
 			opts: []Option{WithServerName("other.test")},
 			check: func(t *testing.T, e *Error) {
 				var he x509.HostnameError
-				expect(t, !e.Timeout && !e.Canceled && errors.As(e, &he), "an x509.HostnameError")
+				expect(t, !e.Timeout() && !e.Canceled && errors.As(e, &he), "an x509.HostnameError")
 			},
 		},
 		{
@@ -505,7 +520,7 @@ func TestUpgrade_Failures(t *testing.T) {
 				raw.Read(make([]byte, 100)) // part of the ClientHello
 				raw.Close()
 			},
-			check: func(t *testing.T, e *Error) { expect(t, e.Op == "handshake" && !e.Timeout, "a handshake error") },
+			check: func(t *testing.T, e *Error) { expect(t, e.Op == "handshake" && !e.Timeout(), "a handshake error") },
 		},
 		{
 			name:  "no server name",
