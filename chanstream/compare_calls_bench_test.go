@@ -12,7 +12,9 @@ import (
 // user would write instead over a bufio.Reader: 64 KiB of 64-byte lines, and
 // frames of a 4-byte header and a 1 KiB body. Compare the time per operation
 // within one run (Calls/ReadLineView against Calls/BufioReadSlice, and so on);
-// docs/performance.md quotes the ratios.
+// docs/performance.md quotes the ratios. Run them with
+//
+//	go test -run '^$' -bench Calls -count 6 ./chanstream
 
 // callLines is 1,024 lines of 63 'x' and '\n': 64 KiB.
 var callLines = bytes.Repeat(append(bytes.Repeat([]byte("x"), 63), '\n'), 1024)
@@ -35,6 +37,29 @@ func BenchmarkCalls(b *testing.B) {
 				br.Reset(src)
 				br.ReadSlice('\n')
 			}
+		}
+	})
+	// ReadSlice under the reader's gate, locked and unlocked around each call
+	// as a read call takes it: the floor for any read call that serialises
+	// with other goroutines' calls.
+	b.Run("BufioReadSliceGated", func(b *testing.B) {
+		src := bytes.NewReader(callLines)
+		br := bufio.NewReaderSize(src, 64<<10)
+		var g gate
+		var consumed uint64
+		b.SetBytes(64)
+		for i := 0; i < b.N; i++ {
+			if !g.tryLock() {
+				b.Fatal("the gate is taken")
+			}
+			line, err := br.ReadSlice('\n')
+			if err == io.EOF {
+				src.Reset(callLines)
+				br.Reset(src)
+				line, _ = br.ReadSlice('\n')
+			}
+			consumed += uint64(len(line))
+			g.unlock(consumed)
 		}
 	})
 	b.Run("ReadLineView", func(b *testing.B) {

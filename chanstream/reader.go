@@ -129,8 +129,37 @@ func (r *Reader) Limit() int { return r.limit }
 // ---- Read calls: every method below runs with the gate held ----
 
 // begin starts a read call: it fails at once on a closed reader, an expired
-// deadline or a done ctx, and otherwise waits for the gate.
+// deadline or a done ctx, and otherwise waits for the gate. A read call ends
+// with end.
 func (r *Reader) begin(ctx context.Context) error {
+	if r.enter(ctx) {
+		return nil
+	}
+	return r.beginWait(ctx)
+}
+
+// enter is begin without the wait: it takes the gate if it is free, the
+// reader open, its deadline not passed and ctx not done, and reports
+// whether it did. It costs one compare-and-swap and, for a ctx made by
+// context.Background or WithCancel, no lock: the read calls try it first
+// and answer from the buffer at once when they can, with no defer.
+func (r *Reader) enter(ctx context.Context) bool {
+	if !r.gate.tryLock() {
+		return false
+	}
+	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil {
+		r.end()
+		return false
+	}
+	if r.viewed != nil {
+		r.release() // a read call ends the validity of views
+	}
+	return true
+}
+
+// beginWait is begin when enter failed: it reports why, or waits for the
+// gate.
+func (r *Reader) beginWait(ctx context.Context) error {
 	if r.isClosed() {
 		return ErrClosed
 	}
@@ -302,6 +331,15 @@ func sortSeps(seps [][]byte, scratch *[4][]byte) ([][]byte, error) {
 			return nil, ErrEmptySeparator
 		}
 		return seps, nil
+	case 2:
+		if len(seps[0]) == 0 || len(seps[1]) == 0 {
+			return nil, ErrEmptySeparator
+		}
+		if len(seps[1]) < len(seps[0]) {
+			scratch[0], scratch[1] = seps[1], seps[0]
+			return scratch[:2], nil
+		}
+		return seps, nil
 	}
 	var sorted [][]byte
 	if len(seps) <= len(scratch) {
@@ -335,7 +373,13 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if end := r.firstSep(sorted, r.limit); end >= 0 {
+			b := r.take(end)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
@@ -361,7 +405,13 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 // was buffered when the limit was hit); to skip it reliably, call
 // DiscardUntil(ctx, []byte("\n")) after the error.
 func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if i := r.firstLine(r.limit); i >= 0 {
+			line := r.take(i + 1)
+			r.end()
+			return line, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
@@ -426,13 +476,16 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, ErrNegativeCount
 	}
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if n <= r.firstLen() {
+			b := r.take(n)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
-	if n <= r.firstLen() {
-		return r.take(n), nil
-	}
 	r.drain()
 	for r.buffered < n {
 		if r.atEnd {
@@ -453,7 +506,13 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 // error; if the stream ends with an error instead, it returns everything
 // with that error.
 func (r *Reader) ReadChunk(ctx context.Context, n int) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if n > 0 && r.buffered > 0 {
+			b := r.chunkNow(n)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
@@ -527,7 +586,16 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // ReadContext is Read with a ctx.
 func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if len(p) > 0 && r.buffered > 0 {
+			if r.buffered < len(p) {
+				r.drain()
+			}
+			n := r.copyOut(p)
+			r.end()
+			return n, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return 0, err
 	}
 	defer r.end()

@@ -15,13 +15,15 @@ import (
 // and must not be modified. Everything else (the limit, EOF, errors) is as
 // ReadLine.
 func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if line := r.viewLine(r.limit); line != nil {
+			r.end()
+			return line, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
-	if line := r.viewLine(r.limit); line != nil {
-		return line, nil
-	}
 	_, end, err := r.readUntil(ctx, newline)
 	if err == nil {
 		return r.view(end), nil
@@ -38,7 +40,13 @@ func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
 // how many bytes it read and an *IncompleteReadError whose Partial is p[:n].
 // On a done ctx or a passed deadline nothing is consumed (n is 0).
 func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if len(p) <= r.buffered {
+			n := r.copyOut(p)
+			r.end()
+			return n, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return 0, err
 	}
 	defer r.end()
