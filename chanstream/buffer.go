@@ -147,6 +147,32 @@ func (b *segBuffer) viewLine(limit int) []byte {
 	return b.viewFirst(c, i+1)
 }
 
+// takeLine is take of the line that ends in the first chunk, if it is no
+// longer than limit (not counting the '\n'); it returns nil if there is none.
+func (b *segBuffer) takeLine(limit int) []byte {
+	if len(b.segs) == 0 {
+		return nil
+	}
+	c := b.segs[0]
+	i := bytes.IndexByte(c.buf[c.r:c.w], '\n')
+	if i < 0 || i > limit {
+		return nil
+	}
+	n := i + 1
+	if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
+		return b.take(n) // a small read: take copies it
+	}
+	p := c.buf[c.r : c.r+n : c.r+n]
+	c.shared = true
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w {
+		b.popFront()
+	}
+	return p
+}
+
 // viewFirst is view of n bytes that lie in c, the first chunk.
 func (b *segBuffer) viewFirst(c *chunk, n int) []byte {
 	p := c.buf[c.r : c.r+n : c.r+n]
@@ -186,19 +212,6 @@ func (b *segBuffer) copyOut(p []byte) int {
 	b.buffered -= n
 	b.consumed += int64(n)
 	return n
-}
-
-// firstLine returns the offset of the first '\n' if it lies in the first
-// chunk at an offset of at most limit, and -1 otherwise: the quick look a
-// line read takes before it scans the whole buffer.
-func (b *segBuffer) firstLine(limit int) int {
-	if len(b.segs) == 0 {
-		return -1
-	}
-	if i := bytes.IndexByte(b.segs[0].bytes(), '\n'); i <= limit {
-		return i
-	}
-	return -1
 }
 
 // byteAt returns the byte at offset i (i < b.buffered).

@@ -406,8 +406,7 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 // DiscardUntil(ctx, []byte("\n")) after the error.
 func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	if r.enter(ctx) {
-		if i := r.firstLine(r.limit); i >= 0 {
-			line := r.take(i + 1)
+		if line := r.takeLine(r.limit); line != nil {
 			r.end()
 			return line, nil
 		}
@@ -420,8 +419,8 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 
 // readLine is ReadLine with the gate held.
 func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
-	if i := r.firstLine(r.limit); i >= 0 {
-		return r.take(i + 1), nil
+	if line := r.takeLine(r.limit); line != nil {
+		return line, nil
 	}
 	// readUntil, with the wait here rather than in a call below: a handler
 	// waiting for a line keeps its goroutine's stack small (see
