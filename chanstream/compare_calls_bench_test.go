@@ -109,6 +109,37 @@ func BenchmarkCalls(b *testing.B) {
 			left--
 		}
 	})
+	// The same under the reader's gate, taken and released around each
+	// ReadFull as ReadExactlyInto takes it.
+	b.Run("BufioReadFullGated", func(b *testing.B) {
+		br := bufio.NewReaderSize(nil, len(callFrames))
+		var header [4]byte
+		body := make([]byte, 1024)
+		b.SetBytes(4 + 1024)
+		left := 0
+		var g gate
+		var consumed uint64
+		for i := 0; i < b.N; i++ {
+			if left == 0 {
+				b.StopTimer()
+				br.Reset(bytes.NewReader(callFrames))
+				br.Peek(len(callFrames))
+				left = 64
+				b.StartTimer()
+			}
+			for _, p := range [][]byte{header[:], body} {
+				if !g.tryLock() {
+					b.Fatal("the gate is taken")
+				}
+				if _, err := io.ReadFull(br, p); err != nil {
+					b.Fatal(err)
+				}
+				consumed += uint64(len(p))
+				g.unlock(consumed)
+			}
+			left--
+		}
+	})
 	b.Run("ReadExactlyInto", func(b *testing.B) {
 		ctx := context.Background()
 		r := NewReader()
