@@ -126,7 +126,8 @@ func (r *Reader) init(cfg config, fedByConn bool) {
 // Limit returns the reader's buffer limit.
 func (r *Reader) Limit() int { return r.limit }
 
-// ---- Read calls: every method below runs with the gate held ----
+// ---- Consumer side: what follows runs with the gate held, once begin or
+// enter has taken it ----
 
 // begin starts a read call: it fails at once on a closed reader, an expired
 // deadline or a done ctx, and otherwise waits for the gate. A read call ends
@@ -140,9 +141,9 @@ func (r *Reader) begin(ctx context.Context) error {
 
 // enter is begin without the wait: it takes the gate if it is free, the
 // reader open, its deadline not passed and ctx not done, and reports
-// whether it did. It costs one compare-and-swap and, for a ctx made by
-// context.Background or WithCancel, no lock: the read calls try it first
-// and answer from the buffer at once when they can, with no defer.
+// whether it did, having changed nothing if not. It takes no lock but the
+// gate's compare-and-swap: the read calls try it first, and answer from the
+// buffer at once when they can, with no defer.
 func (r *Reader) enter(ctx context.Context) bool {
 	if !r.gate.tryLock() {
 		return false
