@@ -1,7 +1,6 @@
 package chanstream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,21 +12,6 @@ import (
 
 	"github.com/chanstream/chanstream/internal/hooks"
 )
-
-// chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
-// connection's reader the bytes waiting there stay near the limit (with the
-// default limit, one chunk of 64 KiB), and the Reader itself holds at most about
-// another limit while it looks for a separator. A standalone Reader is fed
-// by its owner, who already holds the data: it may queue more before Feed
-// blocks.
-func chunkQueue(limit int, fedByConn bool) int {
-	if !fedByConn {
-		return maxChunkQueue
-	}
-	return min(max(1, limit/readChunkSize(limit)), maxChunkQueue)
-}
-
-const maxChunkQueue = 16
 
 // Reader is the read half of a stream: asyncio's StreamReader. A producer
 // (the stream's read pump, or Feed for a standalone Reader) sends chunks of
@@ -65,18 +49,16 @@ type Reader struct {
 	fedByConn bool
 	atEnd     bool // gate: the end was taken in: no more chunks will come
 
-	// Consumer side, guarded by gate.
-	gate     gate
-	segs     []*chunk // unread bytes, in order
-	buffered int      // bytes in segs
-	viewed   *chunk   // read through by a view: recycled at the next call
-	scratch  []byte   // holds a view that straddles chunks
+	// Consumer side, guarded by gate. The buffer's consumed count is
+	// published by unlocking the gate (end), so that others read it
+	// without taking the gate (consumedBytes).
+	gate gate
+	segBuffer
 
 	closedCh chan struct{} // endMu: made when first asked for (closedChan), closed by close
 	deadline deadline
 
 	received    atomic.Int64 // bytes committed by the producer
-	consumed    int64        // gate: bytes taken out by read calls; published by unlocking the gate
 	limitErrors atomic.Int64
 
 	helpers atomic.Pointer[receivers] // goroutines behind ChunkChan and LineChan; made by the first
@@ -95,32 +77,6 @@ const (
 
 func (r *Reader) isEnded() bool  { return r.flags.Load()&readerEnded != 0 }
 func (r *Reader) isClosed() bool { return r.flags.Load()&readerClosed != 0 }
-
-// A chunkChan is a Reader's channel of chunks, with what only its
-// producers use, behind a pointer so that a stream whose socket is read by
-// its read calls need not make it.
-type chunkChan struct {
-	ch          chan *chunk
-	room        chan struct{} // Reader.endMu: one token: the consumer took chunks while a producer waited
-	tail        *chunk        // Reader.endMu: the chunk Feed sent last, which may take more bytes
-	roomWaiters atomic.Int32
-}
-
-// chunkCh returns the channel of chunks, or nil if it has not been made.
-func (r *Reader) chunkCh() chan *chunk {
-	if cc := r.chunks.Load(); cc != nil {
-		return cc.ch
-	}
-	return nil
-}
-
-// makeChunks makes the channel of chunks if it has not been made. A
-// stream calls it, with its mu held, before it starts a pump.
-func (r *Reader) makeChunks() {
-	if r.chunks.Load() == nil {
-		r.chunks.Store(&chunkChan{ch: make(chan *chunk, chunkQueue(r.limit, r.fedByConn))})
-	}
-}
 
 func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
@@ -160,167 +116,41 @@ func (r *Reader) init(cfg config, fedByConn bool) {
 // Limit returns the reader's buffer limit.
 func (r *Reader) Limit() int { return r.limit }
 
-// ---- Producer side ----
-
-// Feed hands a copy of p to the reader (asyncio's feed_data); it does not
-// retain p. It blocks while the reader's chunk channel is full, and returns
-// ctx.Err() if ctx is done first, in which case nothing of p was fed: a Feed
-// is all or nothing. Feed after FeedEOF or FeedError returns ErrFeedAfterEOF
-// and on the Reader of a Stream ErrFeedConnected. Small pieces fed in a row
-// share one chunk, so feeding byte by byte does not fill the channel.
-func (r *Reader) Feed(ctx context.Context, p []byte) error {
-	if r.fedByConn {
-		return ErrFeedConnected
-	}
-	r.endMu.Lock()
-	if r.ended {
-		r.endMu.Unlock()
-		return ErrFeedAfterEOF
-	}
-	if len(p) == 0 {
-		r.endMu.Unlock()
-		return nil
-	}
-	if t := r.chunks.Load().tail; t != nil && t.room() >= len(p) { // made by NewReader
-		// The chunk sent last is still in the channel (the consumer clears
-		// tail under endMu when it receives it): add to it.
-		t.append(p)
-		r.received.Add(int64(len(p)))
-		r.endMu.Unlock()
-		return nil
-	}
-	r.endMu.Unlock()
-	c := getChunk(len(p))
-	c.append(p)
-	if err := r.commit(ctx, c, nil, nil); err != nil {
-		putChunk(c)
-		return err
-	}
-	return nil
-}
-
-// FeedEOF marks the end of the data (asyncio's feed_eof). Reads return the
-// buffered bytes, then report EOF. It never blocks; after the first FeedEOF
-// or FeedError it does nothing.
-func (r *Reader) FeedEOF() { r.finish(io.EOF) }
-
-// FeedError ends the data with err (asyncio's set_exception): reads return
-// the buffered bytes first, then err (FeedError(nil) is FeedEOF). It never
-// blocks; after the first FeedEOF or FeedError it does nothing.
-func (r *Reader) FeedError(err error) {
-	if err == nil {
-		err = io.EOF
-	}
-	r.finish(err)
-}
-
-func (r *Reader) finish(err error) {
-	r.endMu.Lock()
-	if r.ended {
-		r.endMu.Unlock()
-		return
-	}
-	r.ended, r.endErr = true, err
-	if cc := r.chunks.Load(); cc != nil {
-		cc.tail = nil
-	}
-	if err == io.EOF {
-		r.flags.Or(readerEOFFed)
-	}
-	r.flags.Or(readerEnded)
-	if r.endCh != nil {
-		close(r.endCh)
-	}
-	r.endMu.Unlock()
-	if r.s != nil {
-		r.s.wake() // a read call reading the socket stops
-	}
-}
-
-// commit sends c on the chunk channel, waiting while it is full. It gives up
-// with ctx.Err(), with ErrClosed when closed is closed, with errDetached
-// when detach is, or with ErrFeedAfterEOF once the stream has ended.
-func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan struct{}) error {
-	cc := r.chunks.Load() // made before any producer runs
-	waited := false
-	for {
-		sent, err := r.trySend(c)
-		if !sent && err == nil {
-			// Register as a waiter, then look again, so that a consumer
-			// taking a chunk in between cannot miss us. The room channel
-			// is made first: signalRoom uses it once it sees a waiter.
-			r.endMu.Lock()
-			if cc.room == nil {
-				cc.room = make(chan struct{}, 1)
-			}
-			room := cc.room
-			r.endMu.Unlock()
-			cc.roomWaiters.Add(1)
-			sent, err = r.trySend(c)
-			if !sent && err == nil {
-				select {
-				case <-room:
-				case <-r.endChan():
-				case <-closed:
-					err = ErrClosed
-				case <-detach:
-					err = errDetached
-				case <-ctx.Done():
-					err = ctx.Err()
-				}
-				waited = true
-			}
-			cc.roomWaiters.Add(-1)
-		}
-		if sent {
-			if waited {
-				r.signalRoom() // pass the token on to another waiting producer
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (r *Reader) trySend(c *chunk) (bool, error) {
-	r.endMu.Lock()
-	defer r.endMu.Unlock()
-	if r.ended {
-		return false, ErrFeedAfterEOF
-	}
-	// Count the bytes before the consumer can see them, so that consumed
-	// never passes received; c belongs to the consumer once sent.
-	n := int64(c.len())
-	r.received.Add(n)
-	cc := r.chunks.Load()
-	select {
-	case cc.ch <- c:
-		if !r.fedByConn {
-			cc.tail = c
-		}
-		return true, nil
-	default:
-		r.received.Add(-n)
-		return false, nil
-	}
-}
-
-func (r *Reader) signalRoom() {
-	if cc := r.chunks.Load(); cc != nil && cc.roomWaiters.Load() > 0 {
-		select {
-		case cc.room <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// ---- Consumer side: every method below runs with the gate held ----
+// ---- Consumer side: what follows runs with the gate held, once begin or
+// enter has taken it ----
 
 // begin starts a read call: it fails at once on a closed reader, an expired
-// deadline or a done ctx, and otherwise waits for the gate.
+// deadline or a done ctx, and otherwise waits for the gate. A read call ends
+// with end.
 func (r *Reader) begin(ctx context.Context) error {
+	if r.enter(ctx) {
+		return nil
+	}
+	return r.beginWait(ctx)
+}
+
+// enter is begin without the wait: it takes the gate if it is free, the
+// reader open, its deadline not passed and ctx not done, and reports
+// whether it did, having changed nothing if not. It takes no lock but the
+// gate's compare-and-swap: the read calls try it first, and answer from the
+// buffer at once when they can, with no defer.
+func (r *Reader) enter(ctx context.Context) bool {
+	if !r.gate.tryLock() {
+		return false
+	}
+	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil {
+		r.end()
+		return false
+	}
+	if r.viewed != nil {
+		r.release() // a read call ends the validity of views
+	}
+	return true
+}
+
+// beginWait is begin when enter failed: it reports why, or waits for the
+// gate.
+func (r *Reader) beginWait(ctx context.Context) error {
 	if r.isClosed() {
 		return ErrClosed
 	}
@@ -339,17 +169,8 @@ func (r *Reader) begin(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
-	r.release()
+	r.release() // a read call ends the validity of views
 	return nil
-}
-
-// release recycles the chunk the last view was read from: a read call
-// ends the validity of views.
-func (r *Reader) release() {
-	if r.viewed != nil {
-		putChunk(r.viewed)
-		r.viewed = nil
-	}
 }
 
 // end ends a read call, publishing the consumed count.
@@ -374,72 +195,6 @@ func (r *Reader) endSeen() error {
 		return r.endErr
 	}
 	return nil
-}
-
-// receive takes in a chunk from the channel.
-func (r *Reader) receive(c *chunk) {
-	if !r.fedByConn {
-		r.endMu.Lock()
-		if cc := r.chunks.Load(); cc.tail == c {
-			cc.tail = nil // Feed must not add to it any more
-		}
-		r.endMu.Unlock()
-	}
-	r.push(c)
-}
-
-// push appends c's bytes to the buffered data. A chunk less than a quarter
-// full is copied into the free space of the last one when it fits, so that a
-// peer sending tiny segments cannot make the reader hold a whole buffer per
-// byte.
-func (r *Reader) push(c *chunk) {
-	n := c.len()
-	if n == 0 {
-		putChunk(c)
-		return
-	}
-	r.buffered += n
-	if k := len(r.segs); k > 0 {
-		if last := r.segs[k-1]; last.room() >= n && n <= len(c.buf)/4 {
-			last.append(c.bytes())
-			putChunk(c)
-			return
-		}
-	}
-	r.segs = append(r.segs, c)
-}
-
-// unread puts p back in front of the buffered data.
-func (r *Reader) unread(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	c := &chunk{buf: p[:len(p):len(p)], w: len(p), shared: true}
-	r.segs = slices.Insert(r.segs, 0, c)
-	r.buffered += len(p)
-	r.consumed -= int64(len(p))
-}
-
-// drain takes in every chunk already waiting, without blocking, and reports
-// whether there was any.
-func (r *Reader) drain() bool {
-	ch := r.chunkCh()
-	if len(ch) == 0 {
-		return false // most often, on a socket read in the reader's goroutine
-	}
-	got := false
-	for {
-		select {
-		case c := <-ch:
-			r.receive(c)
-			got = true
-		default:
-			if got {
-				r.signalRoom()
-			}
-			return got
-		}
-	}
 }
 
 // fill waits for more data. It returns nil once more bytes are buffered or
@@ -482,40 +237,6 @@ func (r *Reader) takeIn(c *chunk) {
 	r.push(c)
 }
 
-// wait waits on the chunk channel for more data, as fill.
-func (r *Reader) wait(ctx context.Context) error {
-	select {
-	case c := <-r.chunkCh():
-		r.receive(c)
-		r.drain()
-		r.signalRoom()
-	case <-r.endChan():
-		// Every chunk committed before the end is in the channel by now.
-		r.drain()
-		r.atEnd = true
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.closedChan():
-		return ErrClosed
-	case <-r.deadline.done():
-		return errDeadline
-	}
-	return nil
-}
-
-// endChan returns a channel closed at the end of the stream.
-func (r *Reader) endChan() <-chan struct{} {
-	r.endMu.Lock()
-	defer r.endMu.Unlock()
-	if r.endCh == nil {
-		if r.ended {
-			return closedChan
-		}
-		r.endCh = make(chan struct{})
-	}
-	return r.endCh
-}
-
 // closedChan returns a channel closed when the reader is closed.
 func (r *Reader) closedChan() <-chan struct{} {
 	r.endMu.Lock()
@@ -527,140 +248,6 @@ func (r *Reader) closedChan() <-chan struct{} {
 		r.closedCh = make(chan struct{})
 	}
 	return r.closedCh
-}
-
-// popFront drops the first chunk, which has been read.
-func (r *Reader) popFront() {
-	putChunk(r.segs[0])
-	n := copy(r.segs, r.segs[1:])
-	r.segs[n] = nil
-	r.segs = r.segs[:n]
-}
-
-// skip consumes n buffered bytes.
-func (r *Reader) skip(n int) {
-	r.buffered -= n
-	r.consumed += int64(n)
-	for n > 0 {
-		c := r.segs[0]
-		k := min(n, c.len())
-		c.r += k
-		n -= k
-		if c.r == c.w {
-			r.popFront()
-		}
-	}
-}
-
-// take consumes and returns the first n buffered bytes (n <= r.buffered).
-// Within one chunk the result aliases it, capped so that an append by the
-// caller cannot reach the bytes after it; across chunks it is a copy. So is
-// a result from a pooled chunk that holds only a small read (a request, a
-// line typed at a terminal): one small allocation then lets the chunk go
-// back to the pool, where sharing it would cost a whole chunk for a few
-// bytes.
-func (r *Reader) take(n int) []byte {
-	if n == 0 {
-		return []byte{}
-	}
-	if c := r.segs[0]; n <= c.len() {
-		if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
-			b := make([]byte, n)
-			r.copyOut(b)
-			return b
-		}
-		b := c.buf[c.r : c.r+n : c.r+n]
-		c.shared = true
-		c.r += n
-		r.buffered -= n
-		r.consumed += int64(n)
-		if c.r == c.w {
-			r.popFront()
-		}
-		return b
-	}
-	b := make([]byte, n)
-	r.copyOut(b)
-	return b
-}
-
-// smallReadRatio makes a read small for take: at most 1/16 of its chunk
-// (4 KiB of a 64 KiB chunk).
-const smallReadRatio = 16
-
-// copyOut consumes min(len(p), r.buffered) bytes into p.
-func (r *Reader) copyOut(p []byte) int {
-	n := 0
-	for n < len(p) && len(r.segs) > 0 {
-		c := r.segs[0]
-		k := copy(p[n:], c.bytes())
-		n += k
-		c.r += k
-		if c.r == c.w {
-			r.popFront()
-		}
-	}
-	r.buffered -= n
-	r.consumed += int64(n)
-	return n
-}
-
-// byteAt returns the buffered byte at offset i (i < r.buffered).
-func (r *Reader) byteAt(i int) byte {
-	for _, c := range r.segs {
-		if i < c.len() {
-			return c.buf[c.r+i]
-		}
-		i -= c.len()
-	}
-	panic("chanstream: byteAt beyond the buffered data")
-}
-
-// gather copies the buffered bytes [from, to) into dst[:0].
-func (r *Reader) gather(dst []byte, from, to int) []byte {
-	dst = dst[:0]
-	base := 0
-	for _, c := range r.segs {
-		d := c.bytes()
-		lo, hi := max(from-base, 0), min(to-base, len(d))
-		if lo < hi {
-			dst = append(dst, d[lo:hi]...)
-		}
-		base += len(d)
-		if base >= to {
-			break
-		}
-	}
-	return dst
-}
-
-// index returns the offset of the first occurrence of sep in the buffered
-// data that starts at or after from, or -1. It searches chunk by chunk and,
-// at each boundary between chunks, a small window for an occurrence that
-// straddles it.
-func (r *Reader) index(sep []byte, from int) int {
-	var scratch [64]byte
-	L := len(sep)
-	base := 0
-	for i, c := range r.segs {
-		d := c.bytes()
-		if i > 0 && L > 1 {
-			ws, we := max(from, base-(L-1)), min(r.buffered, base+L-1)
-			if ws < base && we-ws >= L {
-				w := r.gather(scratch[:], ws, we)
-				if j := bytes.Index(w, sep); j >= 0 && ws+j < base {
-					return ws + j
-				}
-			}
-		}
-		if lo := max(from-base, 0); lo < len(d) {
-			if j := bytes.Index(d[lo:], sep); j >= 0 {
-				return base + lo + j
-			}
-		}
-		base += len(d)
-	}
-	return -1
 }
 
 // errEnded is readUntil's internal report that the stream ended first.
@@ -743,6 +330,15 @@ func sortSeps(seps [][]byte, scratch *[4][]byte) ([][]byte, error) {
 			return nil, ErrEmptySeparator
 		}
 		return seps, nil
+	case 2:
+		if len(seps[0]) == 0 || len(seps[1]) == 0 {
+			return nil, ErrEmptySeparator
+		}
+		if len(seps[1]) < len(seps[0]) {
+			scratch[0], scratch[1] = seps[1], seps[0]
+			return scratch[:2], nil
+		}
+		return seps, nil
 	}
 	var sorted [][]byte
 	if len(seps) <= len(scratch) {
@@ -776,7 +372,13 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if end := r.firstSep(sorted, r.limit); end >= 0 {
+			b := r.take(end)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
@@ -802,18 +404,22 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 // was buffered when the limit was hit); to skip it reliably, call
 // DiscardUntil(ctx, []byte("\n")) after the error.
 func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if line := r.takeLine(r.limit); line != nil {
+			r.end()
+			return line, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
 	return r.readLine(ctx)
 }
 
+// readLine is ReadLine with the gate held.
 func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
-	if len(r.segs) > 0 {
-		if i := bytes.IndexByte(r.segs[0].bytes(), '\n'); i >= 0 && i <= r.limit {
-			return r.take(i + 1), nil
-		}
+	if line := r.takeLine(r.limit); line != nil {
+		return line, nil
 	}
 	// readUntil, with the wait here rather than in a call below: a handler
 	// waiting for a line keeps its goroutine's stack small (see
@@ -868,16 +474,16 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, ErrNegativeCount
 	}
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if n <= r.firstLen() {
+			b := r.take(n)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
-	if n == 0 {
-		return []byte{}, nil
-	}
-	if len(r.segs) > 0 && r.segs[0].len() >= n {
-		return r.take(n), nil
-	}
 	r.drain()
 	for r.buffered < n {
 		if r.atEnd {
@@ -898,12 +504,20 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 // error; if the stream ends with an error instead, it returns everything
 // with that error.
 func (r *Reader) ReadChunk(ctx context.Context, n int) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if n > 0 && r.buffered > 0 {
+			b := r.chunkNow(n)
+			r.end()
+			return b, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
 	return r.readChunk(ctx, n)
 }
+
+// readChunk is ReadChunk with the gate held.
 
 func (r *Reader) readChunk(ctx context.Context, n int) ([]byte, error) {
 	switch {
@@ -924,17 +538,23 @@ func (r *Reader) readChunk(ctx context.Context, n int) ([]byte, error) {
 	if err := r.await(ctx); err != nil {
 		return []byte{}, err
 	}
+	return r.chunkNow(n), nil
+}
+
+// chunkNow consumes and returns up to n > 0 of the bytes buffered, of which
+// there is at least one.
+func (r *Reader) chunkNow(n int) []byte {
 	if r.fedByConn && r.segs[0].len() >= min(n, gatherMin) {
 		// The chunk the connection gave is enough: hand it out without
 		// gathering more behind it, which would cost a copy. (How a
 		// connection's data is cut into chunks is up to the network
 		// anyway.)
-		return r.take(min(n, r.segs[0].len())), nil
+		return r.take(min(n, r.segs[0].len()))
 	}
 	if r.buffered < n {
 		r.drain() // as asyncio, return all there is, up to n
 	}
-	return r.take(min(n, r.buffered)), nil
+	return r.take(min(n, r.buffered))
 }
 
 // gatherMin is how much data from a connection ReadChunk returns from one
@@ -964,7 +584,16 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // ReadContext is Read with a ctx.
 func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if len(p) > 0 && r.buffered > 0 {
+			if r.buffered < len(p) {
+				r.drain()
+			}
+			n := r.copyOut(p)
+			r.end()
+			return n, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return 0, err
 	}
 	defer r.end()

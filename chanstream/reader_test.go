@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -831,18 +832,31 @@ func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
 	}
 }
 
+// readCalls are the read calls, each asked for what "abc\n" answers, so that
+// a test can check a rule for them all: the answer is buffered, and each
+// call would take it on its fast path.
+func readCalls(ctx context.Context) map[string]func(r *Reader) error {
+	return map[string]func(r *Reader) error{
+		"ReadLine":        func(r *Reader) error { _, err := r.ReadLine(ctx); return err },
+		"ReadLineView":    func(r *Reader) error { _, err := r.ReadLineView(ctx); return err },
+		"ReadUntil":       func(r *Reader) error { _, err := r.ReadUntil(ctx, []byte("\n")); return err },
+		"ReadUntil2":      func(r *Reader) error { _, err := r.ReadUntil(ctx, []byte("c\n"), []byte("\n")); return err },
+		"ReadExactly":     func(r *Reader) error { _, err := r.ReadExactly(ctx, 3); return err },
+		"ReadExactlyInto": func(r *Reader) error { _, err := r.ReadExactlyInto(ctx, make([]byte, 3)); return err },
+		"ReadChunk":       func(r *Reader) error { _, err := r.ReadChunk(ctx, 3); return err },
+		"ReadContext":     func(r *Reader) error { _, err := r.ReadContext(ctx, make([]byte, 3)); return err },
+		"Discard":         func(r *Reader) error { _, err := r.Discard(ctx, 3); return err },
+		"DiscardUntil":    func(r *Reader) error { _, err := r.DiscardUntil(ctx, []byte("\n")); return err },
+	}
+}
+
 func TestReader_CancelledCtxConsumesNothing(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	calls := map[string]func(r *Reader) error{
-		"ReadLine":    func(r *Reader) error { _, err := r.ReadLine(ctx); return err },
-		"ReadUntil":   func(r *Reader) error { _, err := r.ReadUntil(ctx, []byte("\n")); return err },
-		"ReadExactly": func(r *Reader) error { _, err := r.ReadExactly(ctx, 3); return err },
-		"ReadChunk":   func(r *Reader) error { _, err := r.ReadChunk(ctx, 3); return err },
-		"Discard":     func(r *Reader) error { _, err := r.Discard(ctx, 3); return err },
-	}
-	for name, call := range calls {
+	for name, call := range readCalls(ctx) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r := NewReader()
 			feed(t, r, "abc\n")
 			if err := call(r); err != context.Canceled {
@@ -850,6 +864,71 @@ func TestReader_CancelledCtxConsumesNothing(t *testing.T) {
 			}
 			if got := buffered(t, r); got != "abc\n" {
 				t.Fatalf("buffer = %q", got)
+			}
+		})
+	}
+}
+
+func TestReader_PassedDeadlineConsumesNothing(t *testing.T) {
+	t.Parallel()
+	for name, call := range readCalls(context.Background()) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := NewReader()
+			feed(t, r, "abc\n")
+			r.SetReadDeadline(time.Now().Add(-time.Second))
+			if err := call(r); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%s past the deadline = %v", name, err)
+			}
+			r.SetReadDeadline(time.Time{})
+			if got := buffered(t, r); got != "abc\n" {
+				t.Fatalf("buffer = %q", got)
+			}
+			if err := call(r); err != nil {
+				t.Fatalf("%s after clearing the deadline = %v", name, err)
+			}
+		})
+	}
+}
+
+func TestReader_ClosedFailsEveryCall(t *testing.T) {
+	t.Parallel()
+	for name, call := range readCalls(context.Background()) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := NewReader()
+			feed(t, r, "abc\n")
+			r.close()
+			if err := call(r); err != ErrClosed {
+				t.Fatalf("%s on a closed reader = %v", name, err)
+			}
+		})
+	}
+}
+
+// A call whose answer is buffered still waits its turn: while another call
+// holds the reader, it gives up on its ctx and consumes nothing.
+func TestReader_BufferedAnswerWaitsItsTurn(t *testing.T) {
+	t.Parallel()
+	for name := range readCalls(context.Background()) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := NewReader()
+			feed(t, r, "abc\n")
+			if err := r.begin(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if err := readCalls(ctx)[name](r); err != context.DeadlineExceeded {
+				t.Fatalf("%s while another call holds the reader = %v", name, err)
+			}
+			r.end()
+			if got := buffered(t, r); got != "abc\n" {
+				t.Fatalf("buffer = %q", got)
+			}
+			if err := readCalls(testCtx(t))[name](r); err != nil {
+				t.Fatalf("%s once the reader is free = %v", name, err)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package chanstream
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -14,50 +13,20 @@ import (
 // reader's buffers, valid until the next call on the reader, or are copied
 // into the caller's buffer; the buffers go back to the pool.
 
-// view returns the first n buffered bytes without consuming them for good:
-// a slice of the first chunk when they lie in it (the chunk is kept from the
-// pool until the next call), else a copy in the reader's scratch buffer.
-func (r *Reader) view(n int) []byte {
-	if n == 0 {
-		return []byte{}
-	}
-	c := r.segs[0]
-	if n <= c.len() {
-		b := c.buf[c.r : c.r+n : c.r+n]
-		c.r += n
-		r.buffered -= n
-		r.consumed += int64(n)
-		if c.r == c.w {
-			// Keep it out of the pool while the view lives.
-			n := copy(r.segs, r.segs[1:])
-			r.segs[n] = nil
-			r.segs = r.segs[:n]
-			r.viewed = c
-		}
-		return b
-	}
-	if cap(r.scratch) < n {
-		r.scratch = make([]byte, n)
-	}
-	b := r.scratch[:n:n]
-	r.copyOut(b)
-	return b
-}
-
 // ReadLineView is ReadLine without the allocation: the line it returns is
 // only valid until the next call on the reader (as bufio.Reader.ReadSlice),
 // and must not be modified. Everything else (the limit, EOF, errors) is as
 // ReadLine.
 func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if line := r.viewLine(r.limit); line != nil {
+			r.end()
+			return line, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
 	defer r.end()
-	if len(r.segs) > 0 {
-		if i := bytes.IndexByte(r.segs[0].bytes(), '\n'); i >= 0 && i <= r.limit {
-			return r.view(i + 1), nil
-		}
-	}
 	_, end, err := r.readUntil(ctx, newline)
 	if err == nil {
 		return r.view(end), nil
@@ -74,7 +43,13 @@ func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
 // how many bytes it read and an *IncompleteReadError whose Partial is p[:n].
 // On a done ctx or a passed deadline nothing is consumed (n is 0).
 func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
-	if err := r.begin(ctx); err != nil {
+	if r.enter(ctx) {
+		if len(p) <= r.buffered {
+			n := r.copyOut(p)
+			r.end()
+			return n, nil
+		}
+	} else if err := r.beginWait(ctx); err != nil {
 		return 0, err
 	}
 	defer r.end()

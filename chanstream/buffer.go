@@ -1,0 +1,305 @@
+package chanstream
+
+import (
+	"bytes"
+	"slices"
+)
+
+// segBuffer is the data a Reader has received and not yet returned: a queue
+// of chunks, in order, read from the front. It knows nothing of where the
+// chunks come from nor of waiting; a Reader holds one and uses it with its
+// gate held.
+//
+// Results come out three ways. take returns a slice the caller owns, which
+// aliases a chunk when the bytes lie in one (the chunk is then marked shared
+// and never recycled) and is a copy otherwise; view returns a slice valid only
+// until the next release; copyOut copies into the caller's slice. Chunks read
+// to their end go back to the pool unless a slice of them was handed out.
+type segBuffer struct {
+	segs     []*chunk // unread bytes, in order; none is empty
+	buffered int      // bytes in segs
+	consumed int64    // bytes taken out, less the bytes put back by unread
+	viewed   *chunk   // read through by a view: recycled by release
+	scratch  []byte   // holds a view that straddles chunks
+}
+
+// push appends c's bytes; c belongs to the buffer from then on. A chunk less
+// than a quarter full is copied into the free space of the last one when it
+// fits, so that a peer sending tiny segments cannot make the buffer hold a
+// whole chunk per byte.
+func (b *segBuffer) push(c *chunk) {
+	n := c.len()
+	if n == 0 {
+		putChunk(c)
+		return
+	}
+	b.buffered += n
+	if k := len(b.segs); k > 0 {
+		if last := b.segs[k-1]; last.room() >= n && n <= len(c.buf)/4 {
+			last.append(c.bytes())
+			putChunk(c)
+			return
+		}
+	}
+	b.segs = append(b.segs, c)
+}
+
+// unread puts p back in front of the buffered data, uncounting it from
+// consumed. The buffer keeps p (it does not copy it) and never writes to it.
+func (b *segBuffer) unread(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	c := &chunk{buf: p[:len(p):len(p)], w: len(p), shared: true}
+	b.segs = slices.Insert(b.segs, 0, c)
+	b.buffered += len(p)
+	b.consumed -= int64(len(p))
+}
+
+// popFront drops the first chunk, which has been read through.
+func (b *segBuffer) popFront() {
+	putChunk(b.segs[0])
+	n := copy(b.segs, b.segs[1:])
+	b.segs[n] = nil
+	b.segs = b.segs[:n]
+}
+
+// skip consumes n bytes (n <= b.buffered).
+func (b *segBuffer) skip(n int) {
+	b.buffered -= n
+	b.consumed += int64(n)
+	for n > 0 {
+		c := b.segs[0]
+		k := min(n, c.len())
+		c.r += k
+		n -= k
+		if c.r == c.w {
+			b.popFront()
+		}
+	}
+}
+
+// take consumes and returns the first n bytes (n <= b.buffered). Within one
+// chunk the result aliases it, capped so that an append by the caller cannot
+// reach the bytes after it; across chunks it is a copy. So is a result from
+// a pooled chunk that holds only a small read (a request, a line typed at a
+// terminal): one small allocation then lets the chunk go back to the pool,
+// where sharing it would cost a whole chunk for a few bytes.
+func (b *segBuffer) take(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	if c := b.segs[0]; n <= c.len() {
+		if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
+			p := make([]byte, n)
+			b.copyOut(p)
+			return p
+		}
+		p := c.buf[c.r : c.r+n : c.r+n]
+		c.shared = true
+		c.r += n
+		b.buffered -= n
+		b.consumed += int64(n)
+		if c.r == c.w {
+			b.popFront()
+		}
+		return p
+	}
+	p := make([]byte, n)
+	b.copyOut(p)
+	return p
+}
+
+// smallReadRatio makes a read small for take: at most 1/16 of its chunk
+// (4 KiB of a 64 KiB chunk).
+const smallReadRatio = 16
+
+// view consumes and returns the first n bytes (n <= b.buffered) as a slice
+// that is valid until the next release and must not be modified: a slice of
+// the first chunk when they lie in it (a chunk read through is kept from the
+// pool until release), else a copy in the buffer's scratch space.
+func (b *segBuffer) view(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	if c := b.segs[0]; n <= c.len() {
+		return b.viewFirst(c, n)
+	}
+	if cap(b.scratch) < n {
+		b.scratch = make([]byte, n)
+	}
+	p := b.scratch[:n:n]
+	b.copyOut(p)
+	return p
+}
+
+// viewLine is view of the line that ends in the first chunk, if it is no
+// longer than limit (not counting the '\n'); it returns nil if there is none.
+func (b *segBuffer) viewLine(limit int) []byte {
+	if len(b.segs) == 0 {
+		return nil
+	}
+	c := b.segs[0]
+	i := bytes.IndexByte(c.buf[c.r:c.w], '\n')
+	if i < 0 || i > limit {
+		return nil
+	}
+	return b.viewFirst(c, i+1)
+}
+
+// takeLine is take of the line that ends in the first chunk, if it is no
+// longer than limit (not counting the '\n'); it returns nil if there is none.
+func (b *segBuffer) takeLine(limit int) []byte {
+	if len(b.segs) == 0 {
+		return nil
+	}
+	c := b.segs[0]
+	i := bytes.IndexByte(c.buf[c.r:c.w], '\n')
+	if i < 0 || i > limit {
+		return nil
+	}
+	n := i + 1
+	if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
+		return b.take(n) // a small read: take copies it
+	}
+	p := c.buf[c.r : c.r+n : c.r+n]
+	c.shared = true
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w {
+		b.popFront()
+	}
+	return p
+}
+
+// viewFirst is view of n bytes that lie in c, the first chunk.
+func (b *segBuffer) viewFirst(c *chunk, n int) []byte {
+	p := c.buf[c.r : c.r+n : c.r+n]
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w {
+		m := copy(b.segs, b.segs[1:])
+		b.segs[m] = nil
+		b.segs = b.segs[:m]
+		b.viewed = c // kept from the pool while the view lives
+	}
+	return p
+}
+
+// release ends the validity of the last view, recycling the chunk it was
+// read from.
+func (b *segBuffer) release() {
+	if b.viewed != nil {
+		putChunk(b.viewed)
+		b.viewed = nil
+	}
+}
+
+// copyOut consumes min(len(p), b.buffered) bytes into p and returns how many.
+func (b *segBuffer) copyOut(p []byte) int {
+	n := 0
+	for n < len(p) && len(b.segs) > 0 {
+		c := b.segs[0]
+		k := copy(p[n:], c.bytes())
+		n += k
+		c.r += k
+		if c.r == c.w {
+			b.popFront()
+		}
+	}
+	b.buffered -= n
+	b.consumed += int64(n)
+	return n
+}
+
+// byteAt returns the byte at offset i (i < b.buffered).
+func (b *segBuffer) byteAt(i int) byte {
+	for _, c := range b.segs {
+		if i < c.len() {
+			return c.buf[c.r+i]
+		}
+		i -= c.len()
+	}
+	panic("chanstream: byteAt beyond the buffered data")
+}
+
+// gather copies the bytes at offsets [from, to) into dst[:0] and returns it.
+func (b *segBuffer) gather(dst []byte, from, to int) []byte {
+	dst = dst[:0]
+	base := 0
+	for _, c := range b.segs {
+		d := c.bytes()
+		lo, hi := max(from-base, 0), min(to-base, len(d))
+		if lo < hi {
+			dst = append(dst, d[lo:hi]...)
+		}
+		base += len(d)
+		if base >= to {
+			break
+		}
+	}
+	return dst
+}
+
+// index returns the offset of the first occurrence of sep (not empty) that
+// starts at or after from, or -1. It searches chunk by chunk and, at each
+// boundary between chunks, a small window for an occurrence that straddles
+// it.
+func (b *segBuffer) index(sep []byte, from int) int {
+	var scratch [64]byte
+	L := len(sep)
+	base := 0
+	for i, c := range b.segs {
+		d := c.bytes()
+		if i > 0 && L > 1 {
+			ws, we := max(from, base-(L-1)), min(b.buffered, base+L-1)
+			if ws < base && we-ws >= L {
+				w := b.gather(scratch[:], ws, we)
+				if j := bytes.Index(w, sep); j >= 0 && ws+j < base {
+					return ws + j
+				}
+			}
+		}
+		if lo := max(from-base, 0); lo < len(d) {
+			if j := bytes.Index(d[lo:], sep); j >= 0 {
+				return base + lo + j
+			}
+		}
+		base += len(d)
+	}
+	return -1
+}
+
+// firstLen returns how many bytes the first chunk holds: those a read can
+// take without a copy.
+func (b *segBuffer) firstLen() int {
+	if len(b.segs) == 0 {
+		return 0
+	}
+	return b.segs[0].len()
+}
+
+// firstSep returns the offset just past the separator that ends first in
+// the first chunk (between equal ends the shorter, seps being sorted
+// shortest first), if that separator starts at an offset of at most limit,
+// and -1 otherwise. An occurrence that ends first in the whole buffer ends
+// there if one does, so the answer is the whole buffer's.
+func (b *segBuffer) firstSep(seps [][]byte, limit int) int {
+	if len(b.segs) == 0 {
+		return -1
+	}
+	d := b.segs[0].bytes()
+	start, end := -1, -1
+	for _, sep := range seps {
+		if i := bytes.Index(d, sep); i >= 0 && (end < 0 || i+len(sep) < end) {
+			start, end = i, i+len(sep)
+			d = d[:end] // a later separator wins only by ending before
+		}
+	}
+	if start > limit {
+		return -1
+	}
+	return end
+}
