@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/chanstream/chanstream/internal/hooks"
 )
@@ -325,15 +323,8 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 			r.atEnd = true
 			break
 		}
-		// sockRead.read, one call less deep.
-		if sr.c == nil {
-			sr.c = sr.pool.get()
-		}
-		sr.n, sr.errno = 0, 0
-		rerr := a.rc.Read(sr.fn)
-		if c := sr.c; c != nil && rerr == nil && sr.errno == 0 && sr.n > 0 {
-			sr.c = nil
-			c.w = sr.n
+		c, rerr := sr.read(&a.socket)
+		if c != nil {
 			// A large read (a quarter of the buffer or more): a flow of
 			// data rather than a message, and more is likely coming. The
 			// pump is to read on while the caller works (see
@@ -342,10 +333,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 			r.takeIn(c)
 			break
 		}
-		if rerr == nil && sr.c == nil {
-			continue // readable: read
-		}
-		if rerr = sr.result(&a.socket, rerr); errors.Is(rerr, os.ErrDeadlineExceeded) {
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
 			s.unwake()
 			continue // woken: look again
 		}
@@ -378,42 +366,18 @@ func (s *Stream) poll() {
 	s.pumps.Add() // WaitClosed waits for the socket to be given back
 	s.mu.Unlock()
 
-	c := a.sr.pool.get()
-	var n int
-	var errno syscall.Errno
-	rerr := a.socket.rc.Read(func(fd uintptr) bool {
-		for {
-			m, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)))
-			if e != syscall.EINTR {
-				n, errno = int(m), e
-				return true // never wait
-			}
-		}
-	})
+	c, rerr := a.sr.poll(&a.socket)
 	switch {
-	case rerr == nil && errno == 0 && n > 0:
-		c.w = n
+	case c != nil:
 		r.takeIn(c)
-	case rerr == nil && errno == syscall.EAGAIN:
-		putChunk(c) // nothing yet
-	case rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
-		putChunk(c) // woken (see wake) as it read: leaveSocket clears it
-	case rerr == nil && errno == 0:
-		putChunk(c)
-		s.readFailed(io.EOF)
+	case rerr == nil:
+		// nothing yet
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		// woken (see wake) as it read: leaveSocket clears it
 	default:
-		putChunk(c)
-		s.readFailed(a.socket.opError("read", errnoOrNil(errno), rerr))
+		s.readFailed(rerr)
 	}
 	s.leaveSocket(a, false)
-}
-
-// errnoOrNil returns errno as an error, or nil for 0.
-func errnoOrNil(errno syscall.Errno) error {
-	if errno == 0 {
-		return nil
-	}
-	return errno
 }
 
 // unwake clears the read deadline that woke a read call reading the socket.
