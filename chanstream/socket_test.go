@@ -39,10 +39,10 @@ func needPolledSockets(t *testing.T) {
 }
 
 // readingOf returns who reads s's socket.
-func readingOf(s *Stream) readOwner {
+func readingOf(s *Stream) ownerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reading
+	return s.own.state
 }
 
 // pumpGoroutines counts the goroutines running a read pump.
@@ -55,7 +55,7 @@ func pumpGoroutines() int {
 // waitingInline waits until a read call of s holds its socket.
 func waitingInline(t *testing.T, s *Stream) {
 	t.Helper()
-	eventually(t, "a read call reads the socket itself", func() bool { return readingOf(s) == readInline })
+	eventually(t, "a read call reads the socket itself", func() bool { return readingOf(s) == ownerInline })
 }
 
 func TestSocket_IdleReadHoldsNoPumpAndReadsLateData(t *testing.T) {
@@ -73,7 +73,7 @@ func TestSocket_IdleReadHoldsNoPumpAndReadsLateData(t *testing.T) {
 	}()
 	waitingInline(t, s)
 	time.Sleep(20 * watchDelay) // many ticks of the watch
-	if got := readingOf(s); got != readInline {
+	if got := readingOf(s); got != ownerInline {
 		t.Fatalf("after a long idle, the socket is read by %v, not the waiting read call", got)
 	}
 	if n := pumpGoroutines(); n != 0 {
@@ -98,7 +98,7 @@ func TestSocket_PumpTakesDataInWhileNobodyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the pump took the data in", func() bool { return s.Stats().BytesRead == 8 })
-	if got := readingOf(s); got != readPumping {
+	if got := readingOf(s); got != ownerPump {
 		t.Fatalf("the socket is read by %v, not the pump", got)
 	}
 	if line, err := s.ReadLine(ctx); string(line) != "one\n" || err != nil {

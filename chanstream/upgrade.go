@@ -74,10 +74,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	// detached first, so that the read pump knows the deadline's timeout
 	// for what it is; and nobody is to start reading the socket any more.
 	s.mu.Lock()
-	if s.reading == readNobody {
-		s.disarmWatchLocked()
-		s.reading = readStopped
-	}
+	s.detachOwnerLocked(false)
 	a.detached.Store(true)
 	if a.detachCh != nil {
 		close(a.detachCh)
@@ -92,6 +89,7 @@ func (s *Stream) Detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	s.w.mu.Unlock()
 	s.mu.Lock()
 	s.run = nil
+	s.detachOwnerLocked(true)
 	leftover := s.leftover
 	s.leftover = nil
 	s.mu.Unlock()
