@@ -82,7 +82,7 @@ type Reader struct {
 
 	helpers atomic.Pointer[group.Group] // goroutines behind Chunks and LineChan; made by the first
 
-	src source // the stream whose connection feeds the reader; nil for NewReader
+	src source // what a read call with nothing buffered waits on: its Stream (owner.go); nil for NewReader
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
