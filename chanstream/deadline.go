@@ -26,9 +26,9 @@ type deadlineState struct {
 	gen   uint64        // counts the deadlines set, so that a stale timer does nothing
 	ch    chan struct{} // closed when the deadline passes; nil until asked for
 
-	// wake, if not nil, is the stream whose read call reading the socket
+	// wake, if not nil, is the source whose read call waiting for data
 	// is woken when the deadline passes (the read deadline's).
-	wake *Stream
+	wake source
 }
 
 // state returns the deadline's state, making it if need be.
@@ -49,8 +49,8 @@ var closedChan = func() chan struct{} {
 }()
 
 // set sets the deadline to t; the zero t means none. wake, if not nil, is
-// the stream to wake when it passes (see deadlineState).
-func (d *deadline) set(t time.Time, wake *Stream) {
+// the source to wake when it passes (see deadlineState).
+func (d *deadline) set(t time.Time, wake source) {
 	st := d.state()
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -5,30 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"syscall"
 
 	"github.com/chanstream/chanstream/chanstream"
 )
-
-// socketPair returns the two ends of a socketpair(2).
-func socketPair() (net.Conn, net.Conn) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		panic(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "socketpair")
-		conns[i], err = net.FileConn(f)
-		f.Close()
-		if err != nil {
-			panic(err)
-		}
-	}
-	return conns[0], conns[1]
-}
 
 func Example() {
 	ctx := context.Background()

@@ -123,8 +123,8 @@ func (r *Reader) finish(err error) {
 		close(r.endCh)
 	}
 	r.endMu.Unlock()
-	if r.s != nil {
-		r.s.wake() // a read call reading the socket stops
+	if r.src != nil {
+		r.src.wake() // a read call reading the socket stops
 	}
 }
 

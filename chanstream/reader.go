@@ -63,7 +63,7 @@ type Reader struct {
 
 	helpers atomic.Pointer[receivers] // goroutines behind ChunkChan and LineChan; made by the first
 
-	s *Stream // the stream whose connection feeds the reader; nil for NewReader
+	src source // what a read call with nothing buffered waits on: its Stream (owner.go); nil for NewReader
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
@@ -81,14 +81,7 @@ func (r *Reader) isClosed() bool { return r.flags.Load()&readerClosed != 0 }
 func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
 	hooks.WakeStream = func(stream any) { stream.(*Stream).wake() }
-	hooks.WatchCtx = func(stream any, ctx context.Context) {
-		s := stream.(*Stream)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ctx != s.ctxFor && cancellable(ctx) {
-			s.watchCtxLocked(ctx)
-		}
-	}
+	hooks.WatchCtx = func(stream any, ctx context.Context) { stream.(*Stream).watchCtx(ctx) }
 }
 
 // NewReader returns a standalone Reader fed by hand with Feed, FeedEOF and
@@ -210,14 +203,8 @@ func (r *Reader) fill(ctx context.Context) error {
 	if v := uint64(r.consumed); r.gate.value() != v {
 		r.gate.publish(v) // the count stays right while we wait
 	}
-	if s := r.s; s != nil {
-		if !s.w.direct.Load() {
-			s.w.direct.Store(true) // the next write is likely an answer
-		}
-		if a := s.takeSocket(ctx); a != nil {
-			return s.readInline(ctx, a)
-		}
-		return s.waitPump(ctx)
+	if r.src != nil {
+		return r.src.waitData(ctx)
 	}
 	return r.wait(ctx)
 }
@@ -694,8 +681,8 @@ func (r *Reader) AtEOF() bool {
 	if r.atEOF() {
 		return true
 	}
-	if s := r.s; s != nil && !r.isEnded() && r.received.Load() == r.consumedBytes() {
-		s.poll()
+	if r.src != nil && !r.isEnded() && r.received.Load() == r.consumedBytes() {
+		r.src.poll()
 	}
 	return r.atEOF()
 }
@@ -730,7 +717,7 @@ func (r *Reader) Lines(ctx context.Context) iter.Seq2[[]byte, error] {
 // matching os.ErrDeadlineExceeded, consuming nothing; a new deadline in the
 // future (or the zero time, none) makes reads work again.
 func (r *Reader) SetReadDeadline(t time.Time) error {
-	r.deadline.set(t, r.s)
+	r.deadline.set(t, r.src)
 	return nil
 }
 

@@ -5,11 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"github.com/chanstream/chanstream/internal/hooks"
 )
 
 // How a stream reads its connection.
@@ -19,8 +15,10 @@ import (
 // flow control holds back a peer whose data is not being read. A read call
 // waits on that channel.
 //
-// A socket (TCP, Unix) is read by one party at a time, and the pump does not
-// run while it need not:
+// A socket (TCP, Unix, where sockets are polled: see socket) is read by
+// one party at a time, which the stream's sockOwner (owner.go) records, with
+// the table of who may take it from whom; the pump does not run while it
+// need not:
 //
 //   - A read call that has to wait for data, and finds nobody reading the
 //     socket, reads it itself, in its own goroutine, as a net.Conn's Read
@@ -46,34 +44,25 @@ import (
 //     dropping what comes.
 //
 // Waiting for data, by either, holds no buffer: the buffer is taken from the
-// pool once the socket is readable. Other connections (TLS above all) are
-// read by a pump that runs from start to end, blocked in the connection's
-// Read.
+// pool once the socket is readable. Other connections (TLS above all, and
+// every connection where sockets are not polled) are read by a pump that
+// runs from start to end, blocked in the connection's Read.
 //
 // Stacks. A read call that waits keeps its goroutine's stack, and that
 // stack is most of what an idle connection costs. A goroutine starts with
 // 2 KiB; one whose calls ever went deeper keeps a larger stack while it
 // waits (the runtime halves a waiting goroutine's stack only when a quarter
 // of it would do). So what runs under a read call's wait is kept shallow:
-// readLine waits itself rather than from within readUntil; readInline calls
-// RawConn.Read itself; and sockRead's fn makes its system call with
-// RawSyscall, and takes its buffer from a spare slot rather than from
-// sync.Pool's slow path or the allocator, whose slow paths run deep.
+// readLine waits itself rather than from within readUntil; sockRead.read
+// calls RawConn.Read itself; and sockRead's fn makes its system call with
+// nothing deeper in between (RawSyscall on Linux), and takes its buffer from
+// a spare slot rather than from sync.Pool's slow path or the allocator,
+// whose slow paths run deep. docs/internals.md has the budget.
 // listener makes the stream before the handler's goroutine starts, for the
 // same reason.
 
 // watchDelay is how long a socket may go unread before the pump starts.
 var watchDelay = 10 * time.Millisecond
-
-// readOwner says who reads a socket.
-type readOwner uint8
-
-const (
-	readNobody  readOwner = iota // the watch (watch.go) will start the pump
-	readPumping                  // the read pump runs
-	readInline                   // a read call reads the socket itself
-	readStopped                  // the stream has ended, or is being detached
-)
 
 // handOffChunk is what the pump sends on the chunk channel when it gives the
 // socket up, to wake a read call waiting there. It holds no data.
@@ -104,39 +93,9 @@ func (s *Stream) readPump(a *attachment) {
 			s.stopReading()
 			return
 		}
-		s.mu.Lock()
-		s.parked = false
-		if timedOut && !s.handOff {
-			a.conn.SetReadDeadline(time.Time{}) // taken back
+		if s.pumpRead(a, timedOut) {
+			return // gave the socket to the read call waiting
 		}
-		if s.handOff {
-			// A read call has been waiting on the channel while the pump
-			// waited for the socket for a whole tick of the watch: give
-			// the read call the socket, now that what was read has been
-			// delivered.
-			s.handOff = false
-			a.conn.SetReadDeadline(time.Time{})
-			s.reading = readNobody
-			s.armWatchLocked()
-			s.mu.Unlock()
-			s.r.trySend(handOffChunk)
-			return
-		}
-		s.mu.Unlock()
-	}
-}
-
-// pumpParks is called by the pump when the socket has nothing to read,
-// before it waits, holding no buffer. If a read call waits on the chunk
-// channel, the watch is to give it the socket should the pump find nothing
-// more to read by the next tick (watchFired): doing so at once would have
-// the pump stop and start again at every pause of a flow of data.
-func (s *Stream) pumpParks() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.parked = true
-	if s.waiting {
-		s.armWatchLocked()
 	}
 }
 
@@ -208,100 +167,6 @@ func (s *Stream) deliver(a *attachment, c *chunk, err error) bool {
 	return true
 }
 
-// stopReading records that nobody will read the socket any more.
-func (s *Stream) stopReading() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.reading == readPumping {
-		s.reading = readStopped
-	}
-	s.stopCtxWatchLocked()
-}
-
-// startPumpLocked starts the read pump over a.
-func (s *Stream) startPumpLocked(a *attachment) {
-	s.r.makeChunks()
-	s.reading = readPumping
-	s.parked = false
-	s.pumps.Go(func() { s.readPump(a) }, s.pumpPanicked)
-}
-
-// watchFired starts the pump over a socket nobody has read for watchDelay
-// (see watch.go), and gives the socket of a pump that has had nothing to
-// read for as long to the read call waiting for it.
-func (s *Stream) watchFired() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.run == nil:
-	case s.reading == readPumping:
-		// A read call waits on the channel: if the pump has found
-		// nothing to read since the last tick, the read call is to read
-		// the socket itself (readPump gives it up); else look again at
-		// the next tick.
-		switch {
-		case !s.waiting || s.handOff:
-		case s.parked:
-			s.handOff = true
-			s.run.conn.SetReadDeadline(longAgo) // wakes the pump
-		default:
-			s.armWatchLocked()
-		}
-	case s.reading != readNobody:
-	case s.r.isEnded():
-		s.reading = readStopped // FeedEOF or FeedError: nothing more is read
-	default:
-		s.startPumpLocked(s.run)
-	}
-}
-
-// takeSocket is called by a connection's reader that must wait for data,
-// with the reader's gate held: see the top of this file. It returns the
-// attachment if the read call is to read the socket itself (readInline),
-// and nil if it is to wait on the chunk channel (waitPump).
-func (s *Stream) takeSocket(ctx context.Context) *attachment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.run
-	if a == nil || !a.isSocket() {
-		return nil
-	}
-	switch s.reading {
-	case readNobody:
-		// The stream stays in its watch list, which leaves it alone
-		// while it is read (watchFired) and which leaveSocket moves it
-		// to the end of: one lock less per wait.
-		s.reading = readInline
-		s.pumps.Add() // WaitClosed waits for the socket to be given back
-		if ctx != s.ctxFor && cancellable(ctx) {
-			s.watchCtxLocked(ctx)
-		}
-		return a
-	case readPumping:
-		s.waiting = true
-		if s.parked {
-			s.armWatchLocked() // see pumpParks
-		}
-	}
-	return nil
-}
-
-// waitPump waits on the chunk channel, after takeSocket.
-func (s *Stream) waitPump(ctx context.Context) error {
-	err := s.r.wait(ctx)
-	s.mu.Lock()
-	if s.waiting {
-		s.waiting = false
-		if s.handOff {
-			// The pump has not acted on it yet: it goes on.
-			s.handOff = false
-			s.run.conn.SetReadDeadline(time.Time{})
-		}
-	}
-	s.mu.Unlock()
-	return err
-}
-
 // readInline reads the socket in the caller's goroutine, waiting until it is
 // readable or the read call must give up: its ctx is done, the reader is
 // closed, its deadline passes or the stream is ended by FeedEOF or
@@ -316,7 +181,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 	sr := &a.sr
 	readAhead := false
 	for {
-		if err = r.waitErr(ctx); err != nil {
+		if err = s.waitErr(ctx); err != nil {
 			break
 		}
 		if r.isEnded() {
@@ -325,15 +190,8 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 			r.atEnd = true
 			break
 		}
-		// sockRead.read, one call less deep.
-		if sr.c == nil {
-			sr.c = sr.pool.get()
-		}
-		sr.n, sr.errno = 0, 0
-		rerr := a.rc.Read(sr.fn)
-		if c := sr.c; c != nil && rerr == nil && sr.errno == 0 && sr.n > 0 {
-			sr.c = nil
-			c.w = sr.n
+		c, rerr := sr.read(&a.socket)
+		if c != nil {
 			// A large read (a quarter of the buffer or more): a flow of
 			// data rather than a message, and more is likely coming. The
 			// pump is to read on while the caller works (see
@@ -342,10 +200,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 			r.takeIn(c)
 			break
 		}
-		if rerr == nil && sr.c == nil {
-			continue // readable: read
-		}
-		if rerr = sr.result(&a.socket, rerr); errors.Is(rerr, os.ErrDeadlineExceeded) {
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
 			s.unwake()
 			continue // woken: look again
 		}
@@ -368,60 +223,22 @@ func (s *Stream) poll() {
 		return // a read call is under way: it takes in what comes
 	}
 	defer r.end()
-	s.mu.Lock()
-	a := s.run
-	if a == nil || !a.isSocket() || s.reading != readNobody {
-		s.mu.Unlock()
-		return
+	a := s.takeSocketToPoll()
+	if a == nil {
+		return // somebody reads the socket: they take in what comes
 	}
-	s.reading = readInline
-	s.pumps.Add() // WaitClosed waits for the socket to be given back
-	s.mu.Unlock()
-
-	c := a.sr.pool.get()
-	var n int
-	var errno syscall.Errno
-	rerr := a.socket.rc.Read(func(fd uintptr) bool {
-		for {
-			m, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)))
-			if e != syscall.EINTR {
-				n, errno = int(m), e
-				return true // never wait
-			}
-		}
-	})
+	c, rerr := a.sr.poll(&a.socket)
 	switch {
-	case rerr == nil && errno == 0 && n > 0:
-		c.w = n
+	case c != nil:
 		r.takeIn(c)
-	case rerr == nil && errno == syscall.EAGAIN:
-		putChunk(c) // nothing yet
-	case rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
-		putChunk(c) // woken (see wake) as it read: leaveSocket clears it
-	case rerr == nil && errno == 0:
-		putChunk(c)
-		s.readFailed(io.EOF)
+	case rerr == nil:
+		// nothing yet
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		// woken (see wake) as it read: leaveSocket clears it
 	default:
-		putChunk(c)
-		s.readFailed(a.socket.opError("read", errnoOrNil(errno), rerr))
+		s.readFailed(rerr)
 	}
 	s.leaveSocket(a, false)
-}
-
-// errnoOrNil returns errno as an error, or nil for 0.
-func errnoOrNil(errno syscall.Errno) error {
-	if errno == 0 {
-		return nil
-	}
-	return errno
-}
-
-// unwake clears the read deadline that woke a read call reading the socket.
-func (s *Stream) unwake() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.woken = false
-	s.run.conn.SetReadDeadline(time.Time{})
 }
 
 // readFailed ends the stream with the error a read of the socket got.
@@ -440,122 +257,4 @@ func (s *Stream) readFailed(err error) {
 		s.w.fail(err)
 	}
 	s.r.finish(err)
-}
-
-// leaveSocket gives up the socket a read call has been reading: the watch
-// will start the pump if no read call takes it first; after Close the
-// pump starts at once; after the end of the stream nobody reads it. After
-// a large read the pump starts at once too: it reads the flow of data
-// ahead, on another core, while the caller deals with what it got, and
-// gives the socket back once it has caught up.
-func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
-	s.mu.Lock()
-	if s.woken {
-		s.woken = false
-		a.conn.SetReadDeadline(time.Time{})
-	}
-	switch {
-	case s.r.isEnded():
-		s.reading = readStopped
-		s.stopCtxWatchLocked()
-	case s.r.isClosed():
-		s.startPumpLocked(a) // to read and drop until the connection closes
-		s.stopCtxWatchLocked()
-	case readAhead:
-		s.startPumpLocked(a)
-	default:
-		s.reading = readNobody
-		s.armWatchLocked()
-	}
-	s.mu.Unlock()
-	s.pumps.Done()
-}
-
-// waitErr returns why a read call must stop waiting for data now, or nil.
-func (r *Reader) waitErr(ctx context.Context) error {
-	if r.isClosed() {
-		return ErrClosed
-	}
-	if r.deadline.expired.Load() {
-		return errDeadline
-	}
-	return ctx.Err()
-}
-
-// wake wakes a read call reading the socket in its goroutine, so that it
-// looks again at why it might stop.
-func (s *Stream) wake() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wakeLocked()
-}
-
-func (s *Stream) wakeLocked() {
-	if s.reading == readInline && !s.woken {
-		s.woken = true
-		s.run.conn.SetReadDeadline(longAgo)
-	}
-}
-
-// watchCtxLocked makes ctx's end wake the read calls that read the socket
-// with it. The registration is kept for the next call, which is most often
-// made with the same ctx.
-func (s *Stream) watchCtxLocked(ctx context.Context) {
-	s.stopCtxWatchLocked()
-	s.ctxFor = ctx
-	if sc, ok := ctx.(hooks.StreamCtx); ok && sc.WakesStream(s) {
-		s.ctxStop = wokenByCtx // the ctx wakes s itself when it is done
-		return
-	}
-	if s.wakeFn == nil {
-		s.wakeFn = s.wake // once: most streams are read with one ctx, or none that can end
-	}
-	if af, ok := ctx.(afterFuncer); ok {
-		// The ctx schedules the call itself, which costs less than
-		// context.AfterFunc.
-		s.ctxStop = af.AfterFunc(s.wakeFn)
-		return
-	}
-	s.ctxStop = context.AfterFunc(ctx, s.wakeFn)
-}
-
-// wokenByCtx is the ctxStop of a ctx that wakes its stream itself
-// (hooks.StreamCtx): there is nothing to stop.
-var wokenByCtx = func() bool { return false }
-
-// cancellable reports whether ctx can ever be done.
-func cancellable(ctx context.Context) bool {
-	if _, ok := ctx.(afterFuncer); ok {
-		return true // without asking for Done, which may make a channel
-	}
-	return ctx.Done() != nil
-}
-
-// afterFuncer is a ctx that can call a function when it is done, as
-// context.AfterFunc does for a ctx with that method.
-type afterFuncer interface {
-	AfterFunc(func()) func() bool
-}
-
-func (s *Stream) stopCtxWatchLocked() {
-	if s.ctxStop != nil {
-		s.ctxStop()
-		s.ctxFor, s.ctxStop = nil, nil
-	}
-}
-
-// readerClosed is called by Close and Abort once the reader is closed: a
-// read call reading the socket wakes up, and the pump starts to read and
-// drop what comes until the connection is closed.
-func (s *Stream) readerClosed() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wakeLocked()
-	if s.reading == readNobody && s.run != nil {
-		s.disarmWatchLocked()
-		s.startPumpLocked(s.run)
-	}
-	if s.reading != readInline {
-		s.stopCtxWatchLocked()
-	}
 }

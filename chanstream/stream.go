@@ -47,7 +47,6 @@ type Stream struct {
 
 	pumps     group.Group
 	closeOnce sync.Once
-	watched   atomic.Bool // in its watch list (watch.go), which starts the pump when nobody reads the socket
 
 	mu       sync.Mutex
 	conn     net.Conn
@@ -55,18 +54,7 @@ type Stream struct {
 	leftover *chunk         // read by the pump but not handed over when Detach stopped it
 	extra    map[string]any // ExtraInfo given to Attach
 
-	// Who reads a socket, and how: see readpump.go.
-	reading   readOwner
-	parked    bool          // the pump waits for the socket to be readable
-	waiting   bool          // a read call waits on the chunk channel for the pump
-	handOff   bool          // the watch asked the parked pump to give the socket to the read call waiting
-	woken     bool          // a read call reading the socket was woken by a read deadline in the past
-	watchTick atomic.Uint64 // the watch list's tick when it was put in
-	watchPrev *Stream       // the watch list's links
-	watchNext *Stream
-	ctxFor    context.Context // the ctx whose end wakes a read call reading the socket
-	ctxStop   func() bool     // ends that
-	wakeFn    func()          // wake, made by the first watchCtxLocked
+	own sockOwner // mu: who reads the socket (owner.go)
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
@@ -120,7 +108,7 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig("NewStream", opts)
 	s := &Stream{pumps: group.New()}
 	s.r.init(cfg, true)
-	s.r.s = s
+	s.r.src = s
 	s.w.init(s, cfg)
 	s.w.direct.Store(true)
 	s.start(conn, &s.first)
@@ -136,13 +124,7 @@ func (s *Stream) start(conn net.Conn, a *attachment) {
 	s.w.canWriteEOF.Store(canWriteEOF(conn))
 	s.mu.Lock()
 	s.conn, s.run = conn, a
-	s.parked, s.waiting, s.handOff, s.woken = false, false, false, false
-	if a.isSocket() {
-		s.reading = readNobody
-		s.armWatchLocked()
-	} else {
-		s.startPumpLocked(a)
-	}
+	s.beginLocked(a)
 	s.mu.Unlock()
 	s.w.mu.Lock()
 	s.w.run = a

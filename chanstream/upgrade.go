@@ -88,10 +88,7 @@ func (s *Stream) detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	// that the pump takes the timeout for a stop; and let nobody start
 	// reading the socket any more.
 	s.mu.Lock()
-	if s.reading == readNobody {
-		s.disarmWatchLocked()
-		s.reading = readStopped
-	}
+	s.detachOwnerLocked(false)
 	a.detached.Store(true)
 	if a.detachCh != nil {
 		close(a.detachCh)
@@ -106,6 +103,7 @@ func (s *Stream) detach(ctx context.Context) (conn net.Conn, unread []byte, err 
 	s.w.mu.Unlock()
 	s.mu.Lock()
 	s.run = nil
+	s.detachOwnerLocked(true)
 	leftover := s.leftover
 	s.leftover = nil
 	s.mu.Unlock()

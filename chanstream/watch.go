@@ -25,7 +25,7 @@ var watches [watchShards]watchList
 
 type watchList struct {
 	mu         sync.Mutex
-	head, tail *Stream       // Stream.watchPrev and watchNext link them
+	head, tail *Stream       // sockOwner.watchPrev and watchNext link them
 	tick       atomic.Uint64 // counts the timer's firings; written with mu held
 	running    atomic.Bool   // the timer is armed, or firing; written with mu held
 	idleTicks  int           // firings in a row that found the list empty
@@ -46,19 +46,19 @@ func (s *Stream) armWatchLocked() {
 	// armed now, and no lock to take. (The list stays in arming order:
 	// whatever follows s was armed during this tick too. And fire, which
 	// may be running, takes out only streams armed two ticks ago.)
-	if s.watched.Load() && s.watchTick.Load() == l.tick.Load() && l.running.Load() {
+	if s.own.watched.Load() && s.own.watchTick.Load() == l.tick.Load() && l.running.Load() {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if s.watched.Load() {
+	if s.own.watched.Load() {
 		l.unlink(s)
 	}
-	s.watched.Store(true)
-	s.watchTick.Store(l.tick.Load())
-	s.watchPrev, s.watchNext = l.tail, nil
+	s.own.watched.Store(true)
+	s.own.watchTick.Store(l.tick.Load())
+	s.own.watchPrev, s.own.watchNext = l.tail, nil
 	if l.tail != nil {
-		l.tail.watchNext = s
+		l.tail.own.watchNext = s
 	} else {
 		l.head = s
 	}
@@ -79,24 +79,24 @@ func (s *Stream) disarmWatchLocked() {
 	l := watchListOf(s)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if s.watched.Load() {
+	if s.own.watched.Load() {
 		l.unlink(s)
 	}
 }
 
 func (l *watchList) unlink(s *Stream) {
-	if s.watchPrev != nil {
-		s.watchPrev.watchNext = s.watchNext
+	if s.own.watchPrev != nil {
+		s.own.watchPrev.own.watchNext = s.own.watchNext
 	} else {
-		l.head = s.watchNext
+		l.head = s.own.watchNext
 	}
-	if s.watchNext != nil {
-		s.watchNext.watchPrev = s.watchPrev
+	if s.own.watchNext != nil {
+		s.own.watchNext.own.watchPrev = s.own.watchPrev
 	} else {
-		l.tail = s.watchPrev
+		l.tail = s.own.watchPrev
 	}
-	s.watchPrev, s.watchNext = nil, nil
-	s.watched.Store(false)
+	s.own.watchPrev, s.own.watchNext = nil, nil
+	s.own.watched.Store(false)
 }
 
 // fire is the timer's: it starts the pumps of the streams due, then arms
@@ -105,7 +105,7 @@ func (l *watchList) fire() {
 	l.mu.Lock()
 	tick := l.tick.Add(1)
 	due := l.due[:0]
-	for s := l.head; s != nil && s.watchTick.Load()+2 <= tick; s = l.head {
+	for s := l.head; s != nil && s.own.watchTick.Load()+2 <= tick; s = l.head {
 		l.unlink(s)
 		due = append(due, s)
 	}

@@ -22,7 +22,7 @@ func (c *config) control(network, address string, rc syscall.RawConn) error {
 				err = fmt.Errorf("SO_REUSEPORT: %w", errors.ErrUnsupported)
 				return
 			}
-			if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1); err != nil {
+			if err = setReusePort(fd); err != nil {
 				err = os.NewSyscallError("setsockopt SO_REUSEPORT", err)
 				return
 			}
@@ -30,7 +30,7 @@ func (c *config) control(network, address string, rc syscall.RawConn) error {
 		if !c.reuseAddress && network != "unix" {
 			// Go sets SO_REUSEADDR on every listening socket; asyncio's
 			// reuse_address=False clears it.
-			if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0); err != nil {
+			if err = clearReuseAddr(fd); err != nil {
 				err = os.NewSyscallError("setsockopt SO_REUSEADDR", err)
 			}
 		}
@@ -53,7 +53,7 @@ func (c *config) setBacklog(ln net.Listener) error {
 		return err
 	}
 	var lerr error
-	if err := rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), c.backlog) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { lerr = listenFD(fd, c.backlog) }); err != nil {
 		return err
 	}
 	if lerr != nil {

@@ -1,4 +1,4 @@
-//go:build !linux || mips || mipsle || mips64 || mips64le || sparc64
+//go:build unix && (!linux || mips || mipsle || mips64 || mips64le || sparc64)
 
 package listener
 

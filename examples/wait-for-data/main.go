@@ -1,8 +1,10 @@
 // Command wait-for-data is asyncio's "Register an open socket to wait for
 // data using streams" (from the Python documentation) written with
 // chanstream: one end of a socket pair is registered as a stream (asyncio's
-// open_connection(sock=...), here dial.FromFile), data is sent from the
-// other end, and the stream waits for it.
+// open_connection(sock=...), here dial.FromConn), data is sent from the
+// other end, and the stream waits for it. The pair is a socketpair(2) on
+// Unix and, as Python's socket.socketpair makes it elsewhere, a loopback TCP
+// connection on other systems.
 //
 //	go run ./examples/wait-for-data
 package main
@@ -13,7 +15,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/chanstream/chanstream/dial"
@@ -30,19 +31,13 @@ func main() {
 
 func waitForData(ctx context.Context, out io.Writer) error {
 	// Create a pair of connected sockets.
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	rsock, wsock, err := socketPair()
 	if err != nil {
 		return err
 	}
-	rsock, wsock := os.NewFile(uintptr(fds[0]), "rsock"), os.NewFile(uintptr(fds[1]), "wsock")
 
 	// Register the open socket to wait for data.
-	s, err := dial.FromFile(rsock)
-	if err != nil {
-		rsock.Close()
-		wsock.Close()
-		return err
-	}
+	s := dial.FromConn(rsock)
 
 	// Simulate the reception of data from the network
 	var sent sync.WaitGroup

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command idlemem measures what an idle connection costs a server in memory.
 //
 // For each kind of server it starts a fresh process that listens on loopback
@@ -26,7 +28,8 @@
 //	go run ./internal/idlemem -memprofile idle.prof
 //
 // It needs RLIMIT_NOFILE's hard limit above n (and the loopback ports for n
-// client connections); it raises the soft limit itself.
+// client connections); it raises the soft limit itself. It runs on Linux,
+// whose /proc gives the resident set.
 package main
 
 import (
