@@ -33,14 +33,14 @@ func decodeAll(t testing.TB, r *chanstream.Reader, dec Decoder[[]byte]) ([]strin
 	t.Helper()
 	ctx := testCtx(t)
 	var got []string
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < 1_000_000; i++ {
 		b, err := dec.Decode(ctx, r)
 		if err != nil {
 			return got, err
 		}
 		got = append(got, string(b))
 	}
-	t.Fatal("no end after 1000 frames")
+	t.Fatal("no end after a million frames")
 	return nil, nil
 }
 

@@ -64,7 +64,8 @@ var (
 	// ErrPartialFrame is returned, together with the ctx's error, when ctx
 	// ended a write after part of a frame was queued: the stream then holds a
 	// cut frame and is out of frame for its peer; close it. It happens only
-	// for a write larger than the room between the writer's watermarks.
+	// to a frame longer than the room between the writer's watermarks (see
+	// [Write]).
 	ErrPartialFrame = errors.New("frame: write ended partway through a frame")
 )
 
@@ -86,13 +87,16 @@ func (e *FrameTooLargeError) Error() string {
 // Is reports whether target is ErrFrameTooLarge.
 func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
 
-// Write encodes v and queues its frame on w whole, or not at all if ctx is
-// done first. It waits, while ctx allows, for room below the writer's
-// high watermark, as Write does. A frame longer than the room between the
-// watermarks is queued piece by piece as the writer sends: if ctx ends that
-// wait, Write returns an error matching both ErrPartialFrame and ctx.Err().
-// Otherwise it fails with the Encoder's error (nothing queued) or the
-// writer's, as chanstream.Writer.Write reports it.
+// Write encodes v and queues its frame on w whole, or nothing if ctx is done
+// first. As chanstream.Writer.TryWrite, it queues the frame at once when
+// nothing is queued or when it fits below the high watermark; otherwise it
+// waits, while ctx allows, for the queue to go down to the low watermark
+// (Writer.Drain) and tries again. Only a frame that then still does not fit
+// (longer than the room between the watermarks) is queued piece by piece as
+// the writer sends it: if ctx ends that wait, Write returns an error matching
+// both ErrPartialFrame and ctx.Err(). Otherwise it fails with the Encoder's
+// error (nothing queued) or the writer's, as chanstream.Writer.Write reports
+// it.
 func Write[T any](ctx context.Context, w *chanstream.Writer, enc Encoder[T], v T) error {
 	buf, err := enc.Encode(nil, v)
 	if err != nil {
