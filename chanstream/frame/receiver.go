@@ -2,6 +2,7 @@ package frame
 
 import (
 	"context"
+	"runtime"
 	"sync"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -70,10 +71,8 @@ func (rc *Receiver[T]) run(ctx context.Context, r *chanstream.Reader, dec Decode
 		if err != nil {
 			break
 		}
-		select {
-		case rc.c <- v:
+		if rc.trySend(v) {
 			continue
-		default:
 		}
 		select {
 		case rc.c <- v:
@@ -93,6 +92,21 @@ func (rc *Receiver[T]) run(ctx context.Context, r *chanstream.Reader, dec Decode
 	rc.err = err
 	rc.mu.Unlock()
 	close(rc.c)
+}
+
+// trySend puts v in C if there is room, or makes room: with C full, the
+// consumer is the slower side, and yielding lets it take several messages
+// before this goroutine has to park and be woken for each.
+func (rc *Receiver[T]) trySend(v T) bool {
+	for range 3 {
+		select {
+		case rc.c <- v:
+			return true
+		default:
+		}
+		runtime.Gosched()
+	}
+	return false
 }
 
 // Err returns why C was closed: io.EOF at the end of the stream, the error
