@@ -511,3 +511,26 @@ func TestDecoders_StreamErrorAfterFrames(t *testing.T) {
 		t.Fatalf("decoded %q, %v; want a, b and the stream's error", got, err)
 	}
 }
+
+func TestDelimited_OtherReaderWhileSkipping(t *testing.T) {
+	t.Parallel()
+	c := NewLines()
+	r1 := fed(t, "0123456789", false, chanstream.WithLimit(4))
+	r2 := fed(t, "z\n", true)
+	if _, err := c.Decode(testCtx(t), r1); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("Decode(r1) = %v; want ErrFrameTooLarge", err)
+	}
+	if _, err := c.Decode(testCtx(t), r2); !errors.Is(err, ErrOtherReader) {
+		t.Fatalf("Decode(r2) = %v; want ErrOtherReader", err)
+	}
+	if r2.Buffered() != 2 {
+		t.Fatalf("r2 buffers %d bytes; want 2 (nothing consumed)", r2.Buffered())
+	}
+	r1.Feed(testCtx(t), []byte("rest\nnext\n"))
+	if b, err := c.Decode(testCtx(t), r1); err != nil || string(b) != "next" {
+		t.Fatalf("Decode(r1) = %q, %v; want \"next\"", b, err)
+	}
+	if b, err := NewLines().Decode(testCtx(t), r2); err != nil || string(b) != "z" {
+		t.Fatalf("a new Lines on r2 = %q, %v; want \"z\"", b, err)
+	}
+}
