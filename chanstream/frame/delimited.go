@@ -14,13 +14,13 @@ import (
 // AnyDelimiterCodec). Its frames are []byte without their delimiter, and are
 // limited in size by the Reader's limit (chanstream.WithLimit).
 //
-// Decode reads through the nearest delimiter (Reader.ReadUntil) and returns
+// Decode reads through the nearest delimiter ([chanstream.Reader.ReadUntil]) and returns
 // the frame before it. At the end of the stream it returns io.EOF if nothing
 // is left, or a *chanstream.IncompleteReadError (Expected == -1) whose Partial
 // holds the last, undelimited bytes, which are consumed. A frame with no
 // delimiter within the reader's limit gives a *FrameTooLargeError at once
 // (Size: the bytes seen so far); the next Decode skips through the next
-// delimiter (Reader.DiscardUntil, however long that takes) and returns the
+// delimiter ([chanstream.Reader.DiscardUntil], however long that takes) and returns the
 // frame after it, so the stream stays in sync. A done ctx or deadline
 // consumes nothing, except while skipping, where what was skipped stays
 // skipped and the next Decode goes on skipping.

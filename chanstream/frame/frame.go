@@ -88,10 +88,10 @@ func (e *FrameTooLargeError) Error() string {
 func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
 
 // Write encodes v and queues its frame on w whole, or nothing if ctx is done
-// first. As chanstream.Writer.TryWrite, it queues the frame at once when
+// first. As [chanstream.Writer.TryWrite], it queues the frame at once when
 // nothing is queued or when it fits below the high watermark; otherwise it
 // waits, while ctx allows, for the queue to go down to the low watermark
-// (Writer.Drain) and tries again. Only a frame that then still does not fit
+// ([chanstream.Writer.Drain]) and tries again. Only a frame that then still does not fit
 // (longer than the room between the watermarks) is queued piece by piece as
 // the writer sends it: if ctx ends that wait, Write returns an error matching
 // both ErrPartialFrame and ctx.Err(). Otherwise it fails with the Encoder's

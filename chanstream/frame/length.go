@@ -25,7 +25,7 @@ import (
 //
 // A length over the maximum gives a *FrameTooLargeError at once, with the
 // length field consumed and the body not read: the next Decode skips the
-// body (Reader.Discard, whatever its size, holding no more than a chunk) and
+// body ([chanstream.Reader.Discard], whatever its size, holding no more than a chunk) and
 // returns the frame after it, so the stream stays in sync. A caller that
 // would rather not read on closes the stream. An invalid uvarint gives
 // ErrBadLength, after which the stream cannot be resynchronised.

@@ -14,7 +14,7 @@ const ReceiverCap = 16
 
 // Receiver delivers a Reader's messages, decoded by a Decoder, on a
 // channel, so that they can be received in a select next to other channels.
-// It is chanstream.Receiver for messages: one goroutine, owned by the
+// It is [chanstream.Receiver] for messages: one goroutine, owned by the
 // Receiver, calls Decode in a loop and sends what it decodes on C.
 //
 // C is closed at the end of the stream, on a Decode error, when ctx is done

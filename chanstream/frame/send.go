@@ -15,7 +15,7 @@ const (
 
 // Send encodes every message received from ch and writes its frame to w, in
 // order, until ch is closed; it then returns nil, nil. It is
-// chanstream.Writer.WriteFrom for messages: the messages waiting in ch when
+// [chanstream.Writer.WriteFrom] for messages: the messages waiting in ch when
 // it takes one are encoded together and queued as one write, so that a burst
 // costs one hand-off to the writer. Each frame is queued whole, as by
 // [Write].

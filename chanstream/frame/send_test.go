@@ -58,8 +58,8 @@ func TestSend_CtxDoneGivesBackWhatWasNotQueued(t *testing.T) {
 	t.Parallel()
 	a, b := streamPair(t, chanstream.WithWriteBufferLimits(4096, 1024))
 	codec := mustLen(t, 4, binary.BigEndian, 1<<16)
-	frame := bytes.Repeat([]byte("x"), 500)
-	const total = 20000 // 10 MB: more than the socket buffers hold
+	frame := bytes.Repeat([]byte("x"), 2000)
+	const total = 16000 // 32 MB: more than the socket buffers hold
 	ch := make(chan []byte, total)
 	for i := 0; i < total; i++ {
 		f := append([]byte(nil), frame...)
