@@ -22,12 +22,12 @@
 //	func TestGreeting(t *testing.T) {
 //		defer streamtest.VerifyNone(t)
 //		peer := streamtest.NewScript(t).
-//			Read("HELO there\r\n").
-//			Write("250 hello\r\n").
-//			EOF()
+//			Send("HELO there\r\n").  // what the handler reads
+//			Expect("250 hello\r\n"). // what it must write
+//			SendEOF()
 //		s := chanstream.NewStream(peer)
 //		defer s.Close()
-//		handle(ctx, s) // reads the line, writes the answer
+//		handle(ctx, s)
 //	}
 //
 // Everything here uses only the standard library and goleak.

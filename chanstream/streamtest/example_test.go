@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -65,4 +66,40 @@ func ExampleTLSPair() {
 	data, err := io.ReadAll(server)
 	fmt.Printf("%s %v\n", data, err)
 	// Output: over TLS 1.3 <nil>
+}
+
+// greet is a protocol handler: it answers each HELO line, and returns at
+// the end of the client's data.
+func greet(ctx context.Context, s *chanstream.Stream) error {
+	for {
+		line, err := s.ReadLine(ctx)
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		name := strings.TrimSpace(strings.TrimPrefix(string(line), "HELO "))
+		if _, err := fmt.Fprintf(s, "250 hello %s\r\n", name); err != nil {
+			return err
+		}
+	}
+}
+
+// A Script plays the client: the line arrives in two pieces, so the
+// handler meets a boundary in the middle of it, and what the handler
+// writes is checked against the script as it arrives.
+func ExampleScript() {
+	t := newExampleTB() // in a test, the *testing.T
+	defer t.done()
+	peer := streamtest.NewScript(t).
+		Send("HELO wor").
+		Send("ld\r\n").
+		Expect("250 hello world\r\n").
+		SendEOF()
+	s := chanstream.NewStream(peer)
+	err := greet(context.Background(), s)
+	s.Close()
+	s.WaitClosed(context.Background())
+	fmt.Println("handler returned", err)
+	// Output: handler returned <nil>
 }
