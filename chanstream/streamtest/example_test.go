@@ -103,3 +103,29 @@ func ExampleScript() {
 	fmt.Println("handler returned", err)
 	// Output: handler returned <nil>
 }
+
+// Faults cut what the stream reads into pieces of 1 to 3 bytes, the same
+// pieces on every run for one seed, and end the data early: the handler
+// must still see whole lines, then the end.
+func ExampleInject() {
+	t := newExampleTB() // in a test, the *testing.T
+	defer t.done()
+	client, server := streamtest.Pipe(t)
+	client.Write([]byte("one\ntwo\nthree\n"))
+	conn := streamtest.Inject(t, server, 42,
+		streamtest.Chop(streamtest.Reads, 3),
+		streamtest.EOFAfter(streamtest.Reads, 8), // "one\ntwo\n", then EOF
+	)
+	s := chanstream.NewStream(conn)
+	defer s.Close()
+	for line, err := range s.Lines(context.Background()) {
+		if err != nil {
+			fmt.Println("error:", err)
+			break
+		}
+		fmt.Printf("%q\n", line)
+	}
+	// Output:
+	// "one\n"
+	// "two\n"
+}
