@@ -20,7 +20,7 @@
 // A test of a line-based handler, with the peer played by a script:
 //
 //	func TestGreeting(t *testing.T) {
-//		defer streamtest.VerifyNone(t)
+//		streamtest.VerifyNone(t) // checked at the end of the test
 //		peer := streamtest.NewScript(t).
 //			Send("HELO there\r\n").  // what the handler reads
 //			Expect("250 hello\r\n"). // what it must write

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 
@@ -128,4 +129,32 @@ func ExampleInject() {
 	// Output:
 	// "one\n"
 	// "two\n"
+}
+
+// VerifyNone, called first in a test, checks at its end that nothing was
+// left running; a stream closed without WaitClosed is given time to finish.
+func ExampleVerifyNone() {
+	t := newExampleTB() // in a test, the *testing.T
+	streamtest.VerifyNone(t)
+	client, server := streamtest.Pipe(t)
+	s := chanstream.NewStream(server)
+	client.Write([]byte("hello\n"))
+	line, _ := s.ReadLine(context.Background())
+	s.Close() // the pumps finish after the test body returns
+	t.done()  // the end of the test: the cleanups, then the check
+	fmt.Printf("%q, no leak\n", line)
+	// Output: "hello\n", no leak
+}
+
+// TestStream checks a stream over the user's own connection type (here a
+// FaultConn standing for it) in subtests; it needs the test's *testing.T.
+func ExampleTestStream() {
+	testStream := func(t *testing.T) {
+		streamtest.TestStream(t, func(t testing.TB) (*chanstream.Stream, net.Conn) {
+			a, b := streamtest.SocketPair(t)
+			wrapped := streamtest.Inject(t, a, 1, streamtest.Chop(streamtest.Both, 3))
+			return chanstream.NewStream(wrapped), b
+		})
+	}
+	_ = testStream // in a _test.go file: func TestMyConn(t *testing.T) { ... }
 }
