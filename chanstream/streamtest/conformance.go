@@ -102,8 +102,8 @@ func randomData(n int, seed uint64) []byte {
 }
 
 func connBasicIO(t *testing.T, c1, c2 net.Conn) {
-	want := randomData(1<<20, 1)
-	back := randomData(1<<19, 2)
+	want := randomData(256<<10, 1)
+	back := randomData(128<<10, 2)
 	sent := goFunc(t, func() error {
 		rnd := rand.New(rand.NewPCG(3, 3))
 		for rest := want; len(rest) > 0; {

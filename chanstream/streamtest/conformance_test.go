@@ -34,6 +34,6 @@ func TestTestStream_NewStreamOverThePairs(t *testing.T) {
 func TestTestStream_NewStreamOverFaults(t *testing.T) {
 	TestStream(t, func(t testing.TB) (*chanstream.Stream, net.Conn) {
 		a, b := SocketPair(t)
-		return chanstream.NewStream(Inject(t, a, 1, Chop(Both, 3))), b
+		return chanstream.NewStream(Inject(t, a, 1, Chop(Both, 16))), b
 	})
 }
