@@ -24,6 +24,7 @@ func newExampleTB() *exampleTB { return &exampleTB{} }
 func (t *exampleTB) Helper()                           {}
 func (t *exampleTB) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
 func (t *exampleTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (t *exampleTB) Error(args ...any)                 { panic(fmt.Sprint(args...)) }
 func (t *exampleTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 func (t *exampleTB) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 func (t *exampleTB) Logf(format string, args ...any)   {}

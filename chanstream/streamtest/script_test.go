@@ -202,8 +202,8 @@ func TestScript_WaitHoldsTheNextStep(t *testing.T) {
 	const pause = 50 * time.Millisecond
 	peer := NewScript(t).Send("a").Wait(pause).Send("b")
 	buf := make([]byte, 1)
+	start := time.Now() // before the Send step is played, which starts the Wait
 	peer.Read(buf)
-	start := time.Now()
 	if _, err := peer.Read(buf); err != nil || buf[0] != 'b' {
 		t.Fatalf("Read after the Wait = %q, %v", buf, err)
 	}
