@@ -279,16 +279,16 @@ func TestStallAfter_Reads(t *testing.T) {
 	b.Write(pattern(1000))
 	fc := Inject(t, a, 1, StallAfter(Reads, 100))
 	buf := make([]byte, 4096)
-	total := 0
-	fc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	var err error
-	for err == nil {
-		var n int
-		n, err = fc.Read(buf)
-		total += n
+	if _, err := io.ReadFull(fc, buf[:100]); err != nil {
+		t.Fatalf("reading the 100 bytes before the stall: %v", err)
 	}
-	if total != 100 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read %d bytes, then %v; want 100, then the deadline", total, err)
+	// The rest is there, but does not come.
+	fc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := fc.Read(buf); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after the stall = %d, %v; want 0, the deadline", n, err)
+	}
+	if got := a.Buffered(); got != 900 {
+		t.Fatalf("%d bytes wait in the connection; want the 900 the stall holds back", got)
 	}
 	// The connection stays open both ways; Close wakes the stalled read.
 	if _, err := fc.Write([]byte("x")); err != nil {
@@ -309,10 +309,14 @@ func TestStallAfter_Reads(t *testing.T) {
 func TestStallAfter_Writes(t *testing.T) {
 	a, b := Pipe(t)
 	fc := Inject(t, a, 1, StallAfter(Writes, 100))
+	data := pattern(1000)
+	if n, err := fc.Write(data[:100]); n != 100 || err != nil {
+		t.Fatalf("Write of the 100 bytes before the stall = %d, %v", n, err)
+	}
 	fc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-	n, err := fc.Write(pattern(1000))
-	if n != 100 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write = %d, %v; want 100, the deadline", n, err)
+	n, err := fc.Write(data[100:])
+	if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write after the stall = %d, %v; want 0, the deadline", n, err)
 	}
 	if got := b.Buffered(); got != 100 {
 		t.Fatalf("the peer received %d bytes; want 100", got)
