@@ -1,0 +1,7 @@
+package streamtest
+
+import "testing"
+
+func TestMain(m *testing.M) {
+	VerifyTestMain(m)
+}
