@@ -60,7 +60,7 @@ func benchPeers(b *testing.B) []*net.TCPConn {
 // as a listener would run it.
 func BenchmarkFanin64(b *testing.B) {
 	conns := benchPeers(b)
-	f := fanin.Lines[int]()
+	f := fanin.Lines[int](fanin.DefaultBuffer)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	streams := make([]*chanstream.Stream, len(conns))
@@ -91,7 +91,7 @@ func BenchmarkFanin64(b *testing.B) {
 
 // BenchmarkHandWritten64 is the same merge written by hand: a goroutine per
 // connection reading lines with bufio and sending copies of them on one
-// shared channel.
+// shared channel, of one slot per connection.
 func BenchmarkHandWritten64(b *testing.B) {
 	conns := benchPeers(b)
 	type msg struct {
@@ -99,7 +99,7 @@ func BenchmarkHandWritten64(b *testing.B) {
 		line []byte
 		err  error
 	}
-	out := make(chan msg)
+	out := make(chan msg, 64)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -133,4 +133,53 @@ func BenchmarkHandWritten64(b *testing.B) {
 		c.Close()
 	}
 	wg.Wait()
+}
+
+// BenchmarkReadLineByHand64 is the hand-written merge over chanstream
+// streams: a goroutine per stream reading with ReadLine and sending on one
+// shared channel. Against BenchmarkFanin64 it isolates what the Fanin costs;
+// against BenchmarkHandWritten64, what the stream's reads cost.
+func BenchmarkReadLineByHand64(b *testing.B) {
+	conns := benchPeers(b)
+	type msg struct {
+		key  int
+		line []byte
+		err  error
+	}
+	out := make(chan msg, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	streams := make([]*chanstream.Stream, len(conns))
+	for i, c := range conns {
+		streams[i] = chanstream.NewStream(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				line, err := streams[i].ReadLine(ctx)
+				select {
+				case out <- msg{i, line, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	b.SetBytes(int64(len(benchLine)))
+	b.ResetTimer()
+	for range b.N {
+		if m := <-out; m.err != nil {
+			b.Fatal(m.err)
+		}
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	for _, s := range streams {
+		s.Abort()
+		s.WaitClosed(context.Background())
+	}
 }

@@ -19,7 +19,7 @@ func Example() {
 	bob.Feed(ctx, []byte("hello\n"))
 	bob.FeedEOF()
 
-	f := fanin.Lines[string]()
+	f := fanin.Lines[string](0)
 	defer f.Stop()
 	f.Add("alice", alice)
 	f.Add("bob", bob)

@@ -59,7 +59,7 @@ type Msg[K comparable, T any] struct {
 // from C.
 type Fanin[K comparable, T any] struct {
 	// C delivers the values of every stream in the set, each stream's in
-	// order. It is unbuffered, and closed by Stop once every loop has ended.
+	// order. Its capacity is the buffer given to New; it is closed by Stop.
 	C <-chan Msg[K, T]
 
 	out  chan Msg[K, T]
@@ -78,20 +78,31 @@ type source[T any] struct {
 	held   []T                     // a value read but not delivered; set before done closes
 }
 
-// New returns a Fanin reading its streams with read. It panics if read is nil.
-func New[K comparable, T any](read ReadFunc[T]) *Fanin[K, T] {
+// DefaultBuffer is a buffer for New that lets a consumer take many values per
+// wake-up, as a hand-written fan-in's shared channel does.
+const DefaultBuffer = 64
+
+// New returns a Fanin reading its streams with read, whose C holds up to
+// buffer values. With buffer 0, a stream's next value is read only once C's
+// receiver took the last one; with more, the streams read ahead by up to
+// buffer values in all, which lets the consumer take many per wake-up.
+// It panics if read is nil or buffer is negative.
+func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 	if read == nil {
 		panic("fanin: nil ReadFunc")
 	}
-	out := make(chan Msg[K, T])
+	if buffer < 0 {
+		panic(fmt.Sprintf("fanin: negative buffer %d", buffer))
+	}
+	out := make(chan Msg[K, T], buffer)
 	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
 }
 
-// Lines returns a Fanin of lines: New(ReadLine).
-func Lines[K comparable]() *Fanin[K, []byte] { return New[K](ReadLine) }
+// Lines returns a Fanin of lines: New(ReadLine, buffer).
+func Lines[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadLine, buffer) }
 
-// Chunks returns a Fanin of chunks: New(ReadChunk).
-func Chunks[K comparable]() *Fanin[K, []byte] { return New[K](ReadChunk) }
+// Chunks returns a Fanin of chunks: New(ReadChunk, buffer).
+func Chunks[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadChunk, buffer) }
 
 // Len returns the number of streams in the set.
 func (f *Fanin[K, T]) Len() int {
@@ -168,10 +179,12 @@ func (f *Fanin[K, T]) Add(key K, r *chanstream.Reader) error {
 }
 
 // Remove takes key out of the set and waits until its loop has let go of the
-// stream. It returns the value the loop had read but not delivered, if any (at
+// stream. It returns the value the loop had read but not put in C, if any (at
 // most one), which comes before whatever the stream still buffers: after
-// Remove, the stream's next read returns the value after it. A Serve reading
-// the stream returns ErrRemoved.
+// Remove, the stream's next read returns the value after it. Values of the
+// stream already in C (with a buffered C) stay there, and are received after
+// Remove returns; they come before the value it returns. A Serve reading the
+// stream returns ErrRemoved.
 //
 // Remove returns ErrUnknownKey for a key not in the set (never added, removed,
 // or whose stream has ended), and ErrStopped after Stop. If ctx is done before
@@ -202,10 +215,12 @@ func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err e
 }
 
 // Stop ends every stream's loop, waits until each has let go of its stream,
-// and closes C. It returns the values read but not delivered, at most one per
-// stream, each tagged with its key; each comes before whatever its stream
-// still buffers. Serve calls under way return ErrStopped. Later calls to
-// Stop return nil. Stop never closes the streams.
+// and closes C. It returns what was read but not received from C, each tagged
+// with its key and each stream's in order: first what C held (ends of
+// streams included, as Msgs with an Err), then the value each loop had read
+// but not put in C (at most one per stream). All of it comes before whatever
+// the streams still buffer. Serve calls under way return ErrStopped. Later
+// calls to Stop return nil. Stop never closes the streams.
 func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 	f.mu.Lock()
 	if f.stopped {
@@ -221,6 +236,13 @@ func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 	}
 	f.loops.Wait()
 	var undelivered []Msg[K, T]
+	for len(f.out) > 0 {
+		select {
+		case m := <-f.out:
+			undelivered = append(undelivered, m)
+		default: // the consumer took it
+		}
+	}
 	for key, src := range sources {
 		for _, v := range src.held {
 			undelivered = append(undelivered, Msg[K, T]{Key: key, Value: v})
@@ -247,8 +269,17 @@ func (f *Fanin[K, T]) loop(ctx context.Context, key K, r *chanstream.Reader, src
 			}
 			return
 		}
+		m := Msg[K, T]{Key: key, Value: v, Err: err}
 		select {
-		case f.out <- Msg[K, T]{Key: key, Value: v, Err: err}:
+		case f.out <- m: // the common case with a buffer: room in C
+			if err != nil {
+				return
+			}
+			continue
+		default:
+		}
+		select {
+		case f.out <- m:
 		case <-ctx.Done():
 			if err == nil {
 				src.held = append(src.held, v)

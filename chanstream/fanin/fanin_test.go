@@ -70,7 +70,7 @@ func rest(t *testing.T, ctx context.Context, s *chanstream.Stream) string {
 func TestFanin_MergesEachStreamInOrderWithEOFInBand(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
 	const streams, n = 4, 200
-	f := fanin.Lines[int]()
+	f := fanin.Lines[int](0)
 	defer f.Stop()
 	for k := range streams {
 		peer, s := pair(t)
@@ -108,7 +108,7 @@ func TestFanin_MergesEachStreamInOrderWithEOFInBand(t *testing.T) {
 
 func TestFanin_ServeReturnsNilAtTheEndOfTheStream(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	f := fanin.Lines[string]()
+	f := fanin.Lines[string](0)
 	defer f.Stop()
 	peer, s := pair(t)
 	peer.Write([]byte("one\ntwo"))
@@ -131,7 +131,7 @@ func TestFanin_ServeReturnsNilAtTheEndOfTheStream(t *testing.T) {
 
 func TestFanin_InBandErrors(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	f := fanin.Lines[string]()
+	f := fanin.Lines[string](0)
 	defer f.Stop()
 
 	peer, s := pair(t)
@@ -172,10 +172,14 @@ func TestFanin_InBandErrors(t *testing.T) {
 }
 
 func TestFanin_RemoveLosesNothing(t *testing.T) {
-	for _, viaServe := range []bool{false, true} {
-		t.Run(fmt.Sprintf("serve=%v", viaServe), func(t *testing.T) {
+	for _, tc := range []struct {
+		viaServe bool
+		buffer   int
+	}{{false, 0}, {true, 0}, {false, fanin.DefaultBuffer}, {true, fanin.DefaultBuffer}} {
+		viaServe := tc.viaServe
+		t.Run(fmt.Sprintf("serve=%v,buffer=%d", tc.viaServe, tc.buffer), func(t *testing.T) {
 			ctx := testnet.Ctx(t, 20*time.Second)
-			f := fanin.Lines[string]()
+			f := fanin.Lines[string](tc.buffer)
 			defer f.Stop()
 			peer, s := pair(t)
 			const n = 100
@@ -202,6 +206,10 @@ func TestFanin_RemoveLosesNothing(t *testing.T) {
 			if len(undelivered) > 1 {
 				t.Errorf("%d values undelivered, want at most 1", len(undelivered))
 			}
+			// What C held was read before; Stop gives it.
+			for _, m := range f.Stop() {
+				got.Write(m.Value)
+			}
 			for _, v := range undelivered {
 				got.Write(v)
 			}
@@ -212,7 +220,7 @@ func TestFanin_RemoveLosesNothing(t *testing.T) {
 			if f.Has("k") {
 				t.Error("the key is still in the set")
 			}
-			if viaServe {
+			if tc.buffer == 0 && viaServe {
 				if err := <-served; err != fanin.ErrRemoved {
 					t.Errorf("Serve: got %v, want ErrRemoved", err)
 				}
@@ -222,8 +230,14 @@ func TestFanin_RemoveLosesNothing(t *testing.T) {
 }
 
 func TestFanin_StopLosesNothing(t *testing.T) {
+	for _, buffer := range []int{0, fanin.DefaultBuffer} {
+		t.Run(fmt.Sprint("buffer=", buffer), func(t *testing.T) { testStopLosesNothing(t, buffer) })
+	}
+}
+
+func testStopLosesNothing(t *testing.T, buffer int) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	f := fanin.Lines[int]()
+	f := fanin.Lines[int](buffer)
 	const streams, n = 3, 50
 	var ss []*chanstream.Stream
 	for k := range streams {
@@ -257,7 +271,7 @@ func TestFanin_StopLosesNothing(t *testing.T) {
 
 func TestFanin_ServeCtxDoneReturnsTheUndeliveredValue(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	f := fanin.Lines[string]()
+	f := fanin.Lines[string](0)
 	defer f.Stop()
 	peer, s := pair(t)
 	peer.Write([]byte("a\nb\nc\n"))
@@ -297,7 +311,7 @@ func TestFanin_ServeCtxDoneReturnsTheUndeliveredValue(t *testing.T) {
 
 func TestFanin_BadInput(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
-	f := fanin.Lines[string]()
+	f := fanin.Lines[string](0)
 	_, s := pair(t)
 	if err := f.Add("k", s.Reader()); err != nil {
 		t.Fatal(err)
@@ -337,7 +351,15 @@ func TestFanin_BadInput(t *testing.T) {
 				t.Error("New(nil) did not panic")
 			}
 		}()
-		fanin.New[string, []byte](nil)
+		fanin.New[string, []byte](nil, 0)
+	}()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a negative buffer did not panic")
+			}
+		}()
+		fanin.Lines[string](-1)
 	}()
 }
 
@@ -345,8 +367,14 @@ func TestFanin_BadInput(t *testing.T) {
 // goroutines while the consumer receives, and checks that each stream's
 // delivered, undelivered and remaining data add up to what its peer sent.
 func TestFanin_ConcurrentAddRemove(t *testing.T) {
+	for _, buffer := range []int{0, fanin.DefaultBuffer} {
+		t.Run(fmt.Sprint("buffer=", buffer), func(t *testing.T) { testConcurrentAddRemove(t, buffer) })
+	}
+}
+
+func testConcurrentAddRemove(t *testing.T, buffer int) {
 	ctx := testnet.Ctx(t, 60*time.Second)
-	f := fanin.Lines[int]()
+	f := fanin.Lines[int](buffer)
 	const streams, n = 16, 100
 	type stream struct {
 		s         *chanstream.Stream
@@ -403,8 +431,13 @@ func TestFanin_ConcurrentAddRemove(t *testing.T) {
 		}
 	}
 	testnet.Eventually(t, "every stream ended", func() bool { return f.Len() == 0 })
-	f.Stop()
+	left := f.Stop() // what the consumer had not taken from C yet
 	<-consumed
+	for _, m := range left {
+		if m.Err == nil {
+			ss[m.Key].delivered.Write(m.Value)
+		}
+	}
 	for k, st := range ss {
 		// Each line is delivered or kept, exactly once, and each of the
 		// two parts is in the order sent.

@@ -77,7 +77,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer, ready func(net.Addr)
 	if err != nil {
 		return err
 	}
-	lines := fanin.Lines[string]()
+	lines := fanin.Lines[string](fanin.DefaultBuffer)
 
 	// The hub: every client's lines, to every client.
 	hubDone := make(chan struct{})
