@@ -106,6 +106,9 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 		if n, ok = chanstreamMerge(ctx, s); !ok {
 			return
 		}
+	case kindChat:
+		chanstreamRoom().serve(ctx, s)
+		return
 	case kindEcho:
 		for {
 			line, err := s.ReadLine(ctx)

@@ -74,6 +74,9 @@ func serveRawConn(conn net.Conn, fresh bool) {
 		if n, ok = rawMerge(br); !ok {
 			return
 		}
+	case kindChat:
+		rawRoom().serve(conn, br)
+		return
 	case kindEcho:
 		rawEcho(conn, br, fresh)
 		return
