@@ -152,7 +152,6 @@ func chatReceive(br *bufio.Reader, clients, lines int, missed *atomic.Int64) err
 	return nil
 }
 
-
 // chatNumber parses the decimal number at the start of b, up to a space, and
 // returns it (-1 if there is none) and what follows the space.
 func chatNumber(b []byte) (int, []byte) {
