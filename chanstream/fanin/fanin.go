@@ -29,6 +29,12 @@ var (
 // nothing, so that a stream leaving the set loses no data. A non-nil error
 // ends the stream's loop; the value returned with it is delivered with it in
 // band, unless the stream is leaving the set at that moment.
+//
+// A read function made of several reads, such as a frame's header and then
+// its body, is cancel-safe if it makes only its first read with ctx and the
+// rest with context.WithoutCancel(ctx): a stream that leaves then waits for
+// the frame under way to arrive whole (bounded by the stream's read deadline,
+// if any) rather than losing its header.
 type ReadFunc[T any] func(ctx context.Context, r *chanstream.Reader) (T, error)
 
 // ReadLine is a ReadFunc reading lines with [chanstream.Reader.ReadLine]: at

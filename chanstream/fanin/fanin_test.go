@@ -462,3 +462,32 @@ func testConcurrentAddRemove(t *testing.T, buffer int) {
 		}
 	}
 }
+
+// readFrame reads a frame of a 1-byte length and a body: the header with
+// ctx, the body without its cancel, so that a frame is never cut in two.
+func readFrame(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
+	header, err := r.ReadExactly(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	return r.ReadExactly(context.WithoutCancel(ctx), int(header[0]))
+}
+
+func TestFanin_FramesWithACustomReadFunc(t *testing.T) {
+	ctx := testnet.Ctx(t, 20*time.Second)
+	f := fanin.New[string](readFrame, 0)
+	defer f.Stop()
+	peer, s := pair(t)
+	peer.Write([]byte("\x05hello\x00\x03abc"))
+	peer.CloseWrite()
+	f.Add("k", s.Reader())
+	for _, want := range []string{"hello", "", "abc"} {
+		if m := receive(t, ctx, f); m.Err != nil || string(m.Value) != want {
+			t.Fatalf("got %q, %v; want %q", m.Value, m.Err, want)
+		}
+	}
+	var ie *chanstream.IncompleteReadError
+	if m := receive(t, ctx, f); !errors.As(m.Err, &ie) || len(ie.Partial) != 0 {
+		t.Fatalf("at the end: %v, want an IncompleteReadError with nothing read", m.Err)
+	}
+}
