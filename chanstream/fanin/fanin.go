@@ -265,14 +265,12 @@ func (f *Fanin[K, T]) loop(ctx context.Context, key K, r *chanstream.Reader, src
 	defer f.leave(key, src)
 	for {
 		v, err := f.read(ctx, r)
-		if ctx.Err() != nil {
-			// The stream is leaving. A value read goes to whoever ended
-			// the loop; an end of the stream met meanwhile is not
-			// delivered (the stream's next read meets it again), nor is a
-			// cancelled read, which consumed nothing.
-			if err == nil {
-				src.held = append(src.held, v)
-			}
+		if err != nil && ctx.Err() != nil {
+			// The stream is leaving: an end of the stream met meanwhile
+			// is not delivered (the stream's next read meets it again),
+			// nor is a cancelled read, which consumed nothing. A value
+			// read is delivered if C has room, else it goes to whoever
+			// ended the loop.
 			return
 		}
 		m := Msg[K, T]{Key: key, Value: v, Err: err}
