@@ -33,6 +33,6 @@
 // value is read from a stream only once the last one was received, so what
 // Remove returns is all that was read and not received; with a buffer, the
 // streams read ahead, and values of a removed stream already in C are still
-// received after Remove. [DefaultBuffer] matches the hand-written fan-in's
-// throughput more closely.
+// received after Remove. With [DefaultBuffer] the consumer takes many values
+// per wake-up, as from a hand-written fan-in's shared channel.
 package fanin
