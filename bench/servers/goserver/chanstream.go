@@ -101,6 +101,14 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 		if n, err = chanstreamChannel(ctx, s); err != nil {
 			return
 		}
+	case kindMerge:
+		var ok bool
+		if n, ok = chanstreamMerge(ctx, s); !ok {
+			return
+		}
+	case kindChat:
+		chanstreamRoom().serve(ctx, s)
+		return
 	case kindEcho:
 		for {
 			line, err := s.ReadLine(ctx)

@@ -69,6 +69,14 @@ func serveRawConn(conn net.Conn, fresh bool) {
 		n, err = rawFrames(br, fresh)
 	case kindChan:
 		n, err = rawChannel(br)
+	case kindMerge:
+		var ok bool
+		if n, ok = rawMerge(br); !ok {
+			return
+		}
+	case kindChat:
+		rawRoom().serve(conn, br)
+		return
 	case kindEcho:
 		rawEcho(conn, br, fresh)
 		return

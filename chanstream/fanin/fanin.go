@@ -1,0 +1,307 @@
+package fanin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/chanstream/chanstream/chanstream"
+)
+
+var (
+	// ErrDuplicateKey is returned by Serve and Add for a key that is already
+	// in the set.
+	ErrDuplicateKey = errors.New("fanin: key already in the set")
+	// ErrUnknownKey is returned by Remove for a key that is not in the set.
+	ErrUnknownKey = errors.New("fanin: key not in the set")
+	// ErrNilReader is returned by Serve and Add for a nil reader.
+	ErrNilReader = errors.New("fanin: nil reader")
+	// ErrStopped is returned by Serve, Add and Remove once Stop was called.
+	ErrStopped = errors.New("fanin: stopped")
+	// ErrRemoved is returned by Serve when Remove took its stream out of the
+	// set.
+	ErrRemoved = errors.New("fanin: removed")
+)
+
+// ReadFunc reads one value from r. It must be cancel-safe as chanstream's
+// read methods are: when ctx is done it returns ctx.Err() and consumes
+// nothing, so that a stream leaving the set loses no data. A non-nil error
+// ends the stream's loop; the value returned with it is delivered with it in
+// band, unless the stream is leaving the set at that moment.
+//
+// A read function made of several reads, such as a frame's header and then
+// its body, is cancel-safe if it makes only its first read with ctx and the
+// rest with context.WithoutCancel(ctx): a stream that leaves then waits for
+// the frame under way to arrive whole (bounded by the stream's read deadline,
+// if any) rather than losing its header.
+type ReadFunc[T any] func(ctx context.Context, r *chanstream.Reader) (T, error)
+
+// ReadLine is a ReadFunc reading lines with [chanstream.Reader.ReadLine]: at
+// the end of the stream the last, unterminated line, then io.EOF. A line over
+// the reader's limit ends the stream's loop with a *chanstream.LimitOverrunError.
+func ReadLine(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
+	return r.ReadLine(ctx)
+}
+
+// ReadChunk is a ReadFunc reading the data as it arrives, in pieces of at
+// most 64 KiB, with [chanstream.Reader.ReadChunk].
+func ReadChunk(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
+	return r.ReadChunk(ctx, 64*1024)
+}
+
+// Msg is one value delivered on [Fanin.C]: Value read from the stream under
+// Key, or the end of that stream when Err is not nil (io.EOF at a clean end).
+// A Msg with an Err is the last one of its stream; its Value is what the read
+// function returned with the error (empty for ReadLine and ReadChunk).
+type Msg[K comparable, T any] struct {
+	Key   K
+	Value T
+	Err   error
+}
+
+// Fanin merges the values read from a changing set of streams into C.
+// Its methods may be called from any goroutine, including the one receiving
+// from C.
+type Fanin[K comparable, T any] struct {
+	// C delivers the values of every stream in the set, each stream's in
+	// order. Its capacity is the buffer given to New; it is closed by Stop.
+	C <-chan Msg[K, T]
+
+	out  chan Msg[K, T]
+	read ReadFunc[T]
+
+	mu      sync.Mutex
+	sources map[K]*source[T]
+	stopped bool
+	loops   sync.WaitGroup // every running loop, Serve's and Add's
+}
+
+// source is one stream's loop as the Fanin sees it.
+type source[T any] struct {
+	cancel context.CancelCauseFunc // ends the loop's reads and delivery
+	done   chan struct{}           // closed once the loop has let go of the stream
+	held   []T                     // a value read but not delivered; set before done closes
+}
+
+// DefaultBuffer is a buffer for New that lets a consumer take many values per
+// wake-up, as a hand-written fan-in's shared channel does.
+const DefaultBuffer = 64
+
+// New returns a Fanin reading its streams with read, whose C holds up to
+// buffer values. With buffer 0, a stream's next value is read only once C's
+// receiver took the last one; with more, the streams read ahead by up to
+// buffer values in all, which lets the consumer take many per wake-up.
+// It panics if read is nil or buffer is negative.
+func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
+	if read == nil {
+		panic("fanin: nil ReadFunc")
+	}
+	if buffer < 0 {
+		panic(fmt.Sprintf("fanin: negative buffer %d", buffer))
+	}
+	out := make(chan Msg[K, T], buffer)
+	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
+}
+
+// Lines returns a Fanin of lines: New(ReadLine, buffer).
+func Lines[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadLine, buffer) }
+
+// Chunks returns a Fanin of chunks: New(ReadChunk, buffer).
+func Chunks[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadChunk, buffer) }
+
+// Len returns the number of streams in the set.
+func (f *Fanin[K, T]) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sources)
+}
+
+// Has reports whether key is in the set.
+func (f *Fanin[K, T]) Has(key K) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.sources[key]
+	return ok
+}
+
+// join puts key in the set and returns its source and the ctx of its loop.
+func (f *Fanin[K, T]) join(ctx context.Context, key K, r *chanstream.Reader) (*source[T], context.Context, error) {
+	if r == nil {
+		return nil, nil, fmt.Errorf("%w (key %v)", ErrNilReader, key)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return nil, nil, ErrStopped
+	}
+	if _, ok := f.sources[key]; ok {
+		return nil, nil, fmt.Errorf("%w: %v", ErrDuplicateKey, key)
+	}
+	loopCtx, cancel := context.WithCancelCause(ctx)
+	src := &source[T]{cancel: cancel, done: make(chan struct{})}
+	f.sources[key] = src
+	f.loops.Add(1)
+	return src, loopCtx, nil
+}
+
+// Serve reads r under key in the calling goroutine, sending its values on C,
+// until the stream ends, Remove takes it out, Stop is called or ctx is done.
+// It is made to be called from a listener handler: it costs no goroutine.
+//
+// At the end of the stream it delivers the in-band Msg (Err io.EOF or the
+// stream's error), leaves the set and returns nil. After Remove it returns
+// ErrRemoved, after Stop ErrStopped: a value read but not delivered went to
+// their caller. When ctx is done it leaves the set and returns the undelivered
+// value, if any (at most one), and ctx.Err(). With a nil r, a key already in
+// the set or after Stop it returns an error at once, having read nothing.
+// Serve never closes the stream.
+func (f *Fanin[K, T]) Serve(ctx context.Context, key K, r *chanstream.Reader) (undelivered []T, err error) {
+	src, loopCtx, err := f.join(ctx, key, r)
+	if err != nil {
+		return nil, err
+	}
+	f.loop(loopCtx, key, r, src)
+	if cause := context.Cause(loopCtx); cause == ErrRemoved || cause == ErrStopped {
+		return nil, cause
+	}
+	if err := ctx.Err(); err != nil {
+		return src.held, err
+	}
+	return nil, nil
+}
+
+// Add puts r in the set under key and starts one goroutine, owned by the
+// Fanin, that reads it until the stream ends, Remove takes it out or Stop is
+// called. It returns an error, having started nothing, for a nil r, a key
+// already in the set, or after Stop. Add never closes the stream.
+func (f *Fanin[K, T]) Add(key K, r *chanstream.Reader) error {
+	src, loopCtx, err := f.join(context.Background(), key, r)
+	if err != nil {
+		return err
+	}
+	go f.loop(loopCtx, key, r, src)
+	return nil
+}
+
+// Remove takes key out of the set and waits until its loop has let go of the
+// stream. It returns the value the loop had read but not put in C, if any (at
+// most one), which comes before whatever the stream still buffers: after
+// Remove, the stream's next read returns the value after it. Values of the
+// stream already in C (with a buffered C) stay there, and are received after
+// Remove returns; they come before the value it returns. A Serve reading the
+// stream returns ErrRemoved.
+//
+// Remove returns ErrUnknownKey for a key not in the set (never added, removed,
+// or whose stream has ended), and ErrStopped after Stop. If ctx is done before
+// the loop lets go (a read function that ignores its ctx), Remove returns
+// ctx.Err(); the key has left the set all the same, and the undelivered value,
+// if any, is dropped.
+func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err error) {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return nil, ErrStopped
+	}
+	src, ok := f.sources[key]
+	if ok {
+		delete(f.sources, key)
+	}
+	f.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %v", ErrUnknownKey, key)
+	}
+	src.cancel(ErrRemoved)
+	select {
+	case <-src.done:
+		return src.held, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stop ends every stream's loop, waits until each has let go of its stream,
+// and closes C. It returns what was read but not received from C, each tagged
+// with its key and each stream's in order: first what C held (ends of
+// streams included, as Msgs with an Err), then the value each loop had read
+// but not put in C (at most one per stream). All of it comes before whatever
+// the streams still buffer. Serve calls under way return ErrStopped. Later
+// calls to Stop return nil. Stop never closes the streams.
+func (f *Fanin[K, T]) Stop() []Msg[K, T] {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return nil
+	}
+	f.stopped = true
+	sources := f.sources
+	f.sources = nil
+	f.mu.Unlock()
+	for _, src := range sources {
+		src.cancel(ErrStopped)
+	}
+	f.loops.Wait()
+	var undelivered []Msg[K, T]
+	for len(f.out) > 0 {
+		select {
+		case m := <-f.out:
+			undelivered = append(undelivered, m)
+		default: // the consumer took it
+		}
+	}
+	for key, src := range sources {
+		for _, v := range src.held {
+			undelivered = append(undelivered, Msg[K, T]{Key: key, Value: v})
+		}
+	}
+	close(f.out)
+	return undelivered
+}
+
+// loop reads r and delivers its values until the stream ends or ctx is done.
+func (f *Fanin[K, T]) loop(ctx context.Context, key K, r *chanstream.Reader, src *source[T]) {
+	defer f.loops.Done()
+	defer close(src.done)
+	defer f.leave(key, src)
+	for {
+		v, err := f.read(ctx, r)
+		if err != nil && ctx.Err() != nil {
+			// The stream is leaving: an end of the stream met meanwhile
+			// is not delivered (the stream's next read meets it again),
+			// nor is a cancelled read, which consumed nothing. A value
+			// read is delivered if C has room, else it goes to whoever
+			// ended the loop.
+			return
+		}
+		m := Msg[K, T]{Key: key, Value: v, Err: err}
+		select {
+		case f.out <- m: // the common case with a buffer: room in C
+			if err != nil {
+				return
+			}
+			continue
+		default:
+		}
+		select {
+		case f.out <- m:
+		case <-ctx.Done():
+			if err == nil {
+				src.held = append(src.held, v)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// leave takes src out of the set if it is still there under key.
+func (f *Fanin[K, T]) leave(key K, src *source[T]) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sources[key] == src {
+		delete(f.sources, key)
+	}
+	src.cancel(nil)
+}
