@@ -5,6 +5,7 @@
 //
 //	go run ./relay                      # bulk up, bulk down, request/response; 5 alternating rounds
 //	go run ./relay -rounds 9 -mib 128   # more
+//	go run ./relay -profiles /tmp/p     # and each relay's CPU profile, per round
 //	go run ./relay serve -impl chanstream -listen 127.0.0.1:0 -target 127.0.0.1:6379
 //
 // serve runs one relay on its own, for redis-benchmark
@@ -30,6 +31,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +66,19 @@ func serve(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	target := fs.String("target", "", "address to relay to")
 	stdinEnds := fs.Bool("stdin", true, "exit when the standard input closes (else only on SIGTERM)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if *stdinEnds {
@@ -204,8 +219,12 @@ type relayProc struct {
 	addr  string
 }
 
-func startRelay(impl, target string) (*relayProc, error) {
-	cmd := exec.Command(os.Args[0], "serve", "-impl", impl, "-target", target)
+func startRelay(impl, target, profile string) (*relayProc, error) {
+	args := []string{"serve", "-impl", impl, "-target", target}
+	if profile != "" {
+		args = append(args, "-cpuprofile", profile)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -258,6 +277,7 @@ func measure(args []string) error {
 	rrConns := fs.Int("rr-conns", 16, "connections for request/response")
 	rrN := fs.Int("rr-n", 5000, "exchanges per connection for request/response")
 	implList := fs.String("impls", "iocopy,chanstream,chanstream-streams", "relays to measure")
+	profiles := fs.String("profiles", "", "write each relay's CPU profile, per round, into this directory")
 	fs.Parse(args)
 	impls := strings.Split(*implList, ",")
 
@@ -290,7 +310,11 @@ func measure(args []string) error {
 			slices.Reverse(order)
 		}
 		for _, impl := range order {
-			p, err := startRelay(impl, target)
+			profile := ""
+			if *profiles != "" {
+				profile = filepath.Join(*profiles, fmt.Sprintf("%s-%d.prof", impl, r+1))
+			}
+			p, err := startRelay(impl, target, profile)
 			if err != nil {
 				return err
 			}
