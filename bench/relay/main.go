@@ -17,6 +17,7 @@
 //
 //	chanstream          listener.Listen, the upstream dialled with net.Dial, relay.Relay(stream, conn)
 //	chanstream-streams  the same with the upstream a Stream too (dial.Dial)
+//	relay-conns         relay.Relay between the two *net.TCPConn, no Stream
 //	iocopy              net.Listen, net.Dial, io.Copy each way then CloseWrite, both closed at the end
 package main
 
@@ -62,7 +63,7 @@ func main() {
 // serve runs one relay until its standard input closes or SIGTERM.
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	impl := fs.String("impl", "chanstream", "chanstream, chanstream-streams or iocopy")
+	impl := fs.String("impl", "chanstream", "chanstream, chanstream-streams, relay-conns or iocopy")
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	target := fs.String("target", "", "address to relay to")
 	stdinEnds := fs.Bool("stdin", true, "exit when the standard input closes (else only on SIGTERM)")
@@ -111,7 +112,7 @@ func serve(args []string) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 		return nil
-	case "iocopy":
+	case "iocopy", "relay-conns":
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return err
@@ -123,7 +124,18 @@ func serve(args []string) error {
 			if err != nil {
 				return nil
 			}
-			go ioCopyRelay(c, *target)
+			if *impl == "iocopy" {
+				go ioCopyRelay(c, *target)
+				continue
+			}
+			go func() {
+				up, err := net.Dial("tcp", *target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				relay.Relay(ctx, c, up)
+			}()
 		}
 	}
 	return fmt.Errorf("unknown -impl %q", *impl)
