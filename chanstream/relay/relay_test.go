@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -514,4 +516,84 @@ func TestRelay_ErrorText(t *testing.T) {
 	if _, err := relay.Relay(context.Background(), nil, nil); err == nil || err.Error() != "relay: nil connection: a" {
 		t.Errorf("Relay(nil, nil) = %v", err)
 	}
+}
+
+// countingConn counts its Close calls and hides the connection's
+// CloseWrite (it embeds only net.Conn).
+type countingConn struct {
+	net.Conn
+	closes atomic.Int32
+}
+
+func (c *countingConn) Close() error {
+	c.closes.Add(1)
+	return c.Conn.Close()
+}
+
+// halfCloser is a countingConn that can half-close.
+type halfCloser struct{ *countingConn }
+
+func (h halfCloser) CloseWrite() error { return h.Conn.(*net.TCPConn).CloseWrite() }
+
+func TestRelay_ClosesEachOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool
+	}{{"both directions end", false}, {"cancel", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pa, a := tcpPair(t)
+			b, pb := tcpPair(t)
+			defer pa.Close()
+			defer pb.Close()
+			ca, cb := &countingConn{Conn: a}, &countingConn{Conn: b}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			wait := run(t, ctx, ca, halfCloser{cb})
+			if tc.cancel {
+				cancel()
+			} else {
+				// b's EOF closes a, which cannot half-close; that ends
+				// the other direction too.
+				pb.Write([]byte("bye"))
+				closeWrite(t, pb)
+				if got := readAll(t, pa); got != "bye" {
+					t.Errorf("peer a read %q", got)
+				}
+				if got := readAll(t, pb); got != "" {
+					t.Errorf("peer b read %q", got)
+				}
+			}
+			_, err := wait()
+			if tc.cancel != (err == context.Canceled) || !tc.cancel && err != nil {
+				t.Errorf("Relay = %v", err)
+			}
+			if ca.closes.Load() != 1 || cb.closes.Load() != 1 {
+				t.Errorf("a was closed %d times, b %d; want once each", ca.closes.Load(), cb.closes.Load())
+			}
+		})
+	}
+}
+
+// panicConn panics on Read.
+type panicConn struct{ net.Conn }
+
+func (panicConn) Read([]byte) (int, error) { panic("read exploded") }
+
+func TestRelay_PanicReachesTheCaller(t *testing.T) {
+	pa, a := tcpPair(t)
+	b, pb := tcpPair(t)
+	defer pa.Close()
+	defer pb.Close()
+	defer func() {
+		v := recover()
+		err, ok := v.(error)
+		if !ok || !strings.Contains(err.Error(), "read exploded") {
+			t.Fatalf("recovered %v, want the direction's panic", v)
+		}
+		if err := readUntilErr(pb); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("peer b read %v, want ECONNRESET", err)
+		}
+	}()
+	relay.Relay(testnet.Ctx(t, 20*time.Second), panicConn{a}, b)
+	t.Fatal("Relay returned")
 }
