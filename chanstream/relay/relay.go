@@ -64,8 +64,8 @@ func (e *Error) Unwrap() error { return e.Err }
 //
 // Relay owns a and b from the call on: it closes each exactly once before it
 // returns, and its goroutines have finished when it returns. Only bad input
-// leaves them untouched: a nil connection (ErrNilConn), or the same
-// connection twice (ErrSameConn).
+// leaves them untouched: a nil connection ([ErrNilConn]), or the same
+// connection twice ([ErrSameConn]).
 //
 // How a relay ends:
 //
@@ -79,7 +79,7 @@ func (e *Error) Unwrap() error { return e.Err }
 //   - Once both directions have ended that way, both connections are closed,
 //     a Stream's with Close and WaitClosed(ctx): Relay returns once its
 //     queued data has been sent, or with the error that kept it from being
-//     sent. The result is then nil.
+//     sent. The error is then nil.
 //   - An error in either direction (a reset or any other read error, a
 //     failed write, a passed deadline) resets both connections: each peer
 //     sees ECONNRESET, not an orderly end that would pass what it received
@@ -87,7 +87,7 @@ func (e *Error) Unwrap() error { return e.Err }
 //     its own or under a *tls.Conn, whose close_notify is then not sent)
 //     with SO_LINGER 0 and Close; a connection that cannot send a reset
 //     (a Unix socket) is closed. Data still queued is dropped. Relay returns
-//     an *Error naming the direction; EOF is never an error.
+//     an [*Error] naming the direction; EOF is never an error.
 //   - When ctx is done, both connections are reset in the same way, and
 //     Relay returns ctx.Err(). A relay whose peers never end a direction runs
 //     until ctx is done, or until a deadline set on a connection passes.
@@ -96,8 +96,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // limit and write watermarks, and io.Copy's 32 KiB buffer between two
 // other connections. From a *net.TCPConn to a TCP Stream with nothing queued,
 // or between two *net.TCPConn, the kernel moves the bytes (splice) without
-// their passing through the process; a Stream as the source hands its
-// buffered chunks to the destination without copying them again.
+// their passing through the process; a Stream as the source writes its
+// chunks to the destination as they are, with no buffer of the relay's own.
 //
 // If a direction panics (a net.Conn's method did), both connections are
 // reset and the panic is raised again in Relay's goroutine.
