@@ -339,7 +339,14 @@ func streamCloseWakesBlockedCalls(t *testing.T, s *chanstream.Stream, peer net.C
 	drain := goFunc(t, func() error { return s.Drain(ctx) })
 	s.Close()
 	for what, done := range map[string]<-chan error{"ReadLine": read, "Write": write, "Drain": drain} {
-		if err := await(t, "a "+what+" blocked across Close", done); !errors.Is(err, net.ErrClosed) {
+		err := await(t, "a "+what+" blocked across Close", done)
+		if what == "Drain" && err == nil {
+			// The kernel's buffers may have taken enough of the queue for
+			// the Drain to finish before Close: it returned, which is all
+			// a Drain that was blocked must do too.
+			continue
+		}
+		if !errors.Is(err, net.ErrClosed) {
 			t.Errorf("%s blocked across Close = %v; want an error matching net.ErrClosed", what, err)
 		}
 	}
