@@ -211,10 +211,12 @@ func TestDial_HappyEyeballsSkipsABlackHole(t *testing.T) {
 	if got := s.RemoteAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
 		t.Errorf("connected to %s; want the live 127.0.0.3", got)
 	}
-	// Connected in about the delay, not a connect timeout (the first SYN
-	// retransmission alone would take a second).
-	if elapsed < delay || elapsed > delay+900*time.Millisecond {
-		t.Errorf("connected after %v; want about %v", elapsed, delay)
+	// It connected at all: a dial that waited on the black hole would be
+	// stuck there until its ctx ended (see
+	// TestDial_WithoutHappyEyeballsWaitsOnTheBlackHole). And it waited the
+	// delay before starting the next attempt.
+	if elapsed < delay {
+		t.Errorf("connected after %v; the next attempt starts after %v", elapsed, delay)
 	}
 }
 
@@ -222,10 +224,11 @@ func TestDial_HappyEyeballsSkipsABlackHole(t *testing.T) {
 // starts at once, so the black hole first in line costs nothing.
 func TestDial_HappyEyeballsZeroStartsEveryAttemptAtOnce(t *testing.T) {
 	port, lookup := twoAddrs(t)
-	start := time.Now()
+	// Connecting at all shows the second attempt did not wait for the
+	// first: a dial that waited on the black hole would be stuck there
+	// until its ctx ended.
 	s, err := Dial(testnet.Ctx(t, 10*time.Second), "tcp", net.JoinHostPort("twin.test", itoa(port)),
 		WithLookup(lookup), WithHappyEyeballs(0))
-	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +236,6 @@ func TestDial_HappyEyeballsZeroStartsEveryAttemptAtOnce(t *testing.T) {
 	roundTrip(t, s)
 	if got := s.RemoteAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
 		t.Errorf("connected to %s; want the live 127.0.0.3", got)
-	}
-	if elapsed > 900*time.Millisecond {
-		t.Errorf("connected after %v; want at once (no SYN retransmission to the black hole)", elapsed)
 	}
 }
 
@@ -607,7 +607,7 @@ func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
 			results <- result{err, c}
 		}
 	}()
-	ctx := testnet.Ctx(t, 10*time.Second)
+	ctx := testnet.Ctx(t, 30*time.Second)
 	for _, timeout := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
 		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithTLSShutdownTimeout(timeout))
 		if err != nil {
@@ -625,7 +625,7 @@ func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
 		if res.readErr != nil {
 			t.Errorf("the server read %v; want a clean EOF from close_notify", res.readErr)
 		}
-		if elapsed < timeout || elapsed > timeout+2*time.Second {
+		if elapsed < timeout || elapsed > timeout+10*time.Second {
 			t.Errorf("WaitClosed after %v with a peer that never answers close_notify; want about %v", elapsed, timeout)
 		}
 	}
