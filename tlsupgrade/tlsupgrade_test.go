@@ -414,8 +414,8 @@ func TestUpgrade_CloseSendsCloseNotifyWithinTheShutdownTimeout(t *testing.T) {
 	if err := server.WaitClosed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("the close took %v; want about the 200ms shutdown timeout", d)
+	if d := time.Since(start); d < 200*time.Millisecond || d > 10*time.Second {
+		t.Fatalf("the close took %v; want the 200ms shutdown timeout", d)
 	}
 }
 
@@ -438,7 +438,7 @@ func TestUpgrade_Failures(t *testing.T) {
 			check: func(t *testing.T, e *Error) {
 				expect(t, e.Timeout && errors.Is(e, context.DeadlineExceeded), "a timeout")
 			},
-			maxTime: 3 * time.Second,
+			maxTime: 10 * time.Second,
 		},
 		{
 			name: "ctx cancelled mid-handshake",
@@ -449,7 +449,7 @@ func TestUpgrade_Failures(t *testing.T) {
 				return ctx, cancel
 			},
 			check:   func(t *testing.T, e *Error) { expect(t, e.Canceled && errors.Is(e, context.Canceled), "a cancel") },
-			maxTime: 3 * time.Second,
+			maxTime: 10 * time.Second,
 		},
 		{
 			name: "wrong host name",
@@ -490,7 +490,7 @@ func TestUpgrade_Failures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if tc.ctx != nil {
 				cancel()
 				ctx, cancel = tc.ctx()
@@ -561,7 +561,7 @@ func TestUpgrade_BadOptions(t *testing.T) {
 		if !errors.As(err, &e) || e.Op != "options" || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("Server with config %v = %v; want an options error about the certificate", cfg, err)
 		}
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > 10*time.Second {
 			t.Fatalf("Server with a config without a certificate took %v", took)
 		}
 		if !server.IsClosing() {
