@@ -62,6 +62,7 @@ func later(t *testing.T, r *Reader, f func()) (wait func()) {
 }
 
 func TestReader_FeedEmptyData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "")
 	if got := buffered(t, r); got != "" {
@@ -70,6 +71,7 @@ func TestReader_FeedEmptyData(t *testing.T) {
 }
 
 func TestReader_FeedNonEmptyData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	if got := buffered(t, r); got != data {
@@ -78,6 +80,7 @@ func TestReader_FeedNonEmptyData(t *testing.T) {
 }
 
 func TestReadChunk_ZeroReturnsEmptyAtOnce(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	got, err := r.ReadChunk(testCtx(t), 0)
@@ -95,6 +98,7 @@ func TestReadChunk_ZeroReturnsEmptyAtOnce(t *testing.T) {
 }
 
 func TestReadChunk_WaitsForData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, func() { feed(t, r, data) })
 	got, err := r.ReadChunk(testCtx(t), 30)
@@ -108,6 +112,7 @@ func TestReadChunk_WaitsForData(t *testing.T) {
 }
 
 func TestReadChunk_ReturnsAllAvailableUpToN(t *testing.T) {
+	t.Parallel()
 	// asyncio's read(n) returns everything buffered up to n, across feeds.
 	r := NewReader()
 	feed(t, r, "line1", "line2")
@@ -126,6 +131,7 @@ func TestReadChunk_ReturnsAllAvailableUpToN(t *testing.T) {
 }
 
 func TestReadChunk_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, r.FeedEOF)
 	got, err := r.ReadChunk(testCtx(t), 1024)
@@ -140,6 +146,7 @@ func TestReadChunk_EOF(t *testing.T) {
 }
 
 func TestReadChunk_NegativeReadsUntilEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, func() {
 		feed(t, r, "chunk1\n", "chunk2")
@@ -156,6 +163,7 @@ func TestReadChunk_NegativeReadsUntilEOF(t *testing.T) {
 }
 
 func TestReadChunk_NegativeReturnsDataWithError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	r := NewReader()
 	feed(t, r, "partial")
@@ -167,6 +175,7 @@ func TestReadChunk_NegativeReturnsDataWithError(t *testing.T) {
 }
 
 func TestReadChunk_NotLimited(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "chunk")
 	got, err := r.ReadChunk(testCtx(t), 5)
@@ -176,6 +185,7 @@ func TestReadChunk_NotLimited(t *testing.T) {
 }
 
 func TestReader_ErrorAfterBufferedData(t *testing.T) {
+	t.Parallel()
 	// asyncio raises the exception at once (test_read_exception); we return
 	// the buffered bytes first.
 	boom := errors.New("boom")
@@ -205,6 +215,7 @@ func TestReader_ErrorAfterBufferedData(t *testing.T) {
 }
 
 func TestReader_ErrorDeliversPartialRecordsFirst(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	tests := []struct {
 		name         string
@@ -238,6 +249,7 @@ func TestReader_ErrorDeliversPartialRecordsFirst(t *testing.T) {
 }
 
 func TestNewReader_InvalidLimitPanics(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, -1} {
 		func() {
 			defer func() {
@@ -263,6 +275,7 @@ func TestNewReader_InvalidLimitPanics(t *testing.T) {
 }
 
 func TestReadLine_WaitsAcrossChunks(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "chunk1 ")
 	wait := later(t, r, func() { feed(t, r, "chunk2 ", "chunk3 ", "\n chunk4") })
@@ -277,6 +290,7 @@ func TestReadLine_WaitsAcrossChunks(t *testing.T) {
 }
 
 func TestReadLine_LimitDiscardsAsAsyncio(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		limit    int
@@ -320,6 +334,7 @@ func TestReadLine_LimitDiscardsAsAsyncio(t *testing.T) {
 }
 
 func TestReadLine_LimitIsStrict(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(7))
 	feed(t, r, "1234567\n")
 	got, err := r.ReadLine(testCtx(t))
@@ -329,6 +344,7 @@ func TestReadLine_LimitIsStrict(t *testing.T) {
 }
 
 func TestReadLine_NoWaitWhenBuffered(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data[:6], data[6:])
 	got, err := r.ReadLine(testCtx(t))
@@ -341,6 +357,7 @@ func TestReadLine_NoWaitWhenBuffered(t *testing.T) {
 }
 
 func TestReadLine_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "some data")
 	r.FeedEOF()
@@ -355,6 +372,7 @@ func TestReadLine_EOF(t *testing.T) {
 }
 
 func TestReadLine_EmptyEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	r.FeedEOF()
 	got, err := r.ReadLine(testCtx(t))
@@ -364,6 +382,7 @@ func TestReadLine_EmptyEOF(t *testing.T) {
 }
 
 func TestReadLine_ThenReadChunk(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	if _, err := r.ReadLine(testCtx(t)); err != nil {
@@ -379,6 +398,7 @@ func TestReadLine_ThenReadChunk(t *testing.T) {
 }
 
 func TestReader_AtEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	if r.AtEOF() {
 		t.Fatal("AtEOF on a new reader")
@@ -400,6 +420,7 @@ func TestReader_AtEOF(t *testing.T) {
 }
 
 func TestReadUntil_EmptySeparator(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "abc")
 	for _, seps := range [][][]byte{{{}}, {[]byte("a"), {}}} {
@@ -413,6 +434,7 @@ func TestReadUntil_EmptySeparator(t *testing.T) {
 }
 
 func TestReadUntil_NoSeparatorMeansNewline(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "ab\ncd")
 	got, err := r.ReadUntil(testCtx(t))
@@ -422,6 +444,7 @@ func TestReadUntil_NoSeparatorMeansNewline(t *testing.T) {
 }
 
 func TestReadUntil_MultiChunks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pieces    []string
 		sep, want string
@@ -464,6 +487,7 @@ func TestReadUntil_MultiChunks(t *testing.T) {
 }
 
 func TestReadUntil_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "some dataAA")
 	r.FeedEOF()
@@ -485,6 +509,7 @@ func TestReadUntil_EOF(t *testing.T) {
 }
 
 func TestReadUntil_LimitKeepsData(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "some dataAA")
 	_, err := r.ReadUntil(testCtx(t), []byte("AAA"))
@@ -517,6 +542,7 @@ func TestReadUntil_LimitKeepsData(t *testing.T) {
 }
 
 func TestReadUntil_MultipleSeparators(t *testing.T) {
+	t.Parallel()
 	// Python 3.13: the shortest data that ends in any separator.
 	tests := []struct {
 		name   string
@@ -557,6 +583,7 @@ func TestReadUntil_MultipleSeparators(t *testing.T) {
 }
 
 func TestReadExactly_ZeroOrNegative(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	got, err := r.ReadExactly(testCtx(t), 0)
@@ -572,6 +599,7 @@ func TestReadExactly_ZeroOrNegative(t *testing.T) {
 }
 
 func TestReadExactly_WaitsForAll(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	n := 2 * len(data)
 	wait := later(t, r, func() { feed(t, r, data, data, data) })
@@ -586,6 +614,7 @@ func TestReadExactly_WaitsForAll(t *testing.T) {
 }
 
 func TestReadExactly_NotLimited(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "chunk")
 	got, err := r.ReadExactly(testCtx(t), 5)
@@ -595,6 +624,7 @@ func TestReadExactly_NotLimited(t *testing.T) {
 }
 
 func TestReadExactly_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	n := 2 * len(data)
 	wait := later(t, r, func() {
@@ -616,6 +646,7 @@ func TestReadExactly_EOF(t *testing.T) {
 }
 
 func TestReadExactly_Large(t *testing.T) {
+	t.Parallel()
 	// Larger than a chunk, fed in odd pieces.
 	r := NewReader()
 	want := bytes.Repeat([]byte("0123456789"), 30000)
@@ -639,6 +670,7 @@ func TestReadExactly_Large(t *testing.T) {
 }
 
 func TestReader_Lines(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "a\nbb\nccc")
 	r.FeedEOF()
@@ -655,6 +687,7 @@ func TestReader_Lines(t *testing.T) {
 }
 
 func TestReader_LinesStopsOnError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	r := NewReader()
 	feed(t, r, "a\n")
@@ -674,6 +707,7 @@ func TestReader_LinesStopsOnError(t *testing.T) {
 }
 
 func TestReader_LinesBreakStopsEarly(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "a\nb\nc\n")
 	for line, err := range r.Lines(testCtx(t)) {
@@ -688,6 +722,7 @@ func TestReader_LinesBreakStopsEarly(t *testing.T) {
 }
 
 func TestReader_ReadIsIOReader(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "hello, ", "world")
 	r.FeedEOF()
@@ -701,6 +736,7 @@ func TestReader_ReadIsIOReader(t *testing.T) {
 }
 
 func TestReader_Discard(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "0123456789")
 	if _, err := r.Discard(testCtx(t), -1); err != ErrNegativeCount {
@@ -716,6 +752,7 @@ func TestReader_Discard(t *testing.T) {
 }
 
 func TestReader_DiscardUntilResynchronises(t *testing.T) {
+	t.Parallel()
 	// A line far over the limit, then normal lines: ReadLine reports the
 	// overrun, DiscardUntil skips the rest of the long line without
 	// buffering it, and the next line reads fine. bufio.Scanner stops for
@@ -751,6 +788,7 @@ func TestReader_DiscardUntilResynchronises(t *testing.T) {
 }
 
 func TestReader_DiscardUntilCountsAndStraddles(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	feed(t, r, "abcX", "Yrest")
@@ -766,6 +804,7 @@ func TestReader_DiscardUntilCountsAndStraddles(t *testing.T) {
 }
 
 func TestReader_FeedAfterEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	r.FeedEOF()
 	if err := r.Feed(testCtx(t), []byte("x")); err != ErrFeedAfterEOF {
@@ -777,6 +816,7 @@ func TestReader_FeedAfterEOF(t *testing.T) {
 }
 
 func TestReader_FeedDoesNotRetain(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	p := []byte("abc\n")
 	feed(t, r, string(p))
@@ -790,6 +830,7 @@ func TestReader_FeedDoesNotRetain(t *testing.T) {
 }
 
 func TestReader_FeedManyTinyPiecesDoesNotBlock(t *testing.T) {
+	t.Parallel()
 	// asyncio's feed_data never blocks; ours blocks only when the channel
 	// is full of chunks, and tiny pieces share one chunk.
 	r := NewReader()
@@ -804,6 +845,7 @@ func TestReader_FeedManyTinyPiecesDoesNotBlock(t *testing.T) {
 }
 
 func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	big := make([]byte, chunkSize) // each fills a chunk
 	for i := 0; i < cap(r.chunkCh()); i++ {
@@ -832,6 +874,7 @@ func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
 }
 
 func TestReader_CancelledCtxConsumesNothing(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	calls := map[string]func(r *Reader) error{
@@ -856,6 +899,7 @@ func TestReader_CancelledCtxConsumesNothing(t *testing.T) {
 }
 
 func TestReader_CancelMidReadLosesNothing(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		read func(ctx context.Context, r *Reader) ([]byte, error)
@@ -889,6 +933,7 @@ func TestReader_CancelMidReadLosesNothing(t *testing.T) {
 }
 
 func TestReader_ReturnedSlicesAreCapped(t *testing.T) {
+	t.Parallel()
 	// A caller appending to a returned line must not overwrite the next.
 	r := NewReader()
 	feed(t, r, "one\ntwo\n")
@@ -901,6 +946,7 @@ func TestReader_ReturnedSlicesAreCapped(t *testing.T) {
 }
 
 func TestReader_ReturnedSlicesStayValid(t *testing.T) {
+	t.Parallel()
 	// Slices handed out keep their bytes even as the reader moves on and
 	// recycles buffers.
 	r := NewReader()
@@ -926,6 +972,7 @@ func TestReader_ReturnedSlicesStayValid(t *testing.T) {
 }
 
 func TestReader_ConcurrentReadLinesGetWholeLines(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	const n = 2000
@@ -973,6 +1020,7 @@ func linesFromTwoReaders(t *testing.T, readLine func() ([]byte, error), width in
 }
 
 func TestReader_WaitingForTheGateHonoursCtx(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	blocked := make(chan struct{})
@@ -992,6 +1040,7 @@ func TestReader_WaitingForTheGateHonoursCtx(t *testing.T) {
 }
 
 func TestReader_ReadDeadline(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "abc")
 	r.SetReadDeadline(time.Now().Add(-time.Second))
