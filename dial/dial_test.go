@@ -295,6 +295,7 @@ func TestDial_AllAttemptsFailListsEach(t *testing.T) {
 }
 
 func TestDial_ResolveError(t *testing.T) {
+	t.Parallel()
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
@@ -307,6 +308,7 @@ func TestDial_ResolveError(t *testing.T) {
 }
 
 func TestDial_BadArguments(t *testing.T) {
+	t.Parallel()
 	ctx := testnet.Ctx(t, 10*time.Second)
 	tests := []struct {
 		name, network, address string
@@ -328,6 +330,7 @@ func TestDial_BadArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Dial(ctx, tc.network, tc.address, tc.opts...)
 			var de *Error
 			if !errors.As(err, &de) || de.Op != "address" {
@@ -372,6 +375,7 @@ func TestDial_LocalAddr(t *testing.T) {
 }
 
 func TestInterleave(t *testing.T) {
+	t.Parallel()
 	mk := func(ips ...string) []target {
 		var ts []target
 		for _, ip := range ips {
