@@ -594,6 +594,7 @@ func TestServer_Backlog(t *testing.T) {
 }
 
 func TestListen_Errors(t *testing.T) {
+	t.Parallel()
 	used := serve(t, "tcp", "127.0.0.1:0", echo)
 	ctx := testnet.Ctx(t, 10*time.Second)
 	tests := []struct {
@@ -615,6 +616,7 @@ func TestListen_Errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			srv, err := Listen(ctx, tc.network, tc.address, tc.h, tc.opts...)
 			if err == nil {
 				srv.Close()
