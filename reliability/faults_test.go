@@ -27,7 +27,7 @@ import (
 
 // Scenario 1: the peer resets the connection mid-stream (SO_LINGER 0).
 func TestScenario01_PeerResetMidStream(t *testing.T) {
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := ctxFor(t, 2*time.Minute)
 	data := make([]byte, 8<<20)
 	rand.Read(data)
 	lost := 0
@@ -87,7 +87,7 @@ func TestScenario01_PeerResetMidStream(t *testing.T) {
 
 // Scenario 2: the peer half-closes; we read EOF and our writes still arrive.
 func TestScenario02_PeerHalfCloses(t *testing.T) {
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := ctxFor(t, 2*time.Minute)
 	for _, kind := range []string{"tcp", "socketpair"} {
 		var ours, peer net.Conn
 		if kind == "tcp" {
