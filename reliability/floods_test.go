@@ -151,7 +151,6 @@ func TestScenario10_Slowloris(t *testing.T) {
 	// Each loris sends a byte a second until it sees its connection
 	// evicted (EOF or a reset), or until the bound ends the test.
 	ctx, stopLoris := context.WithTimeout(context.Background(), bound)
-	defer stopLoris()
 	start := time.Now()
 	var loris sync.WaitGroup
 	var dialed, evicted atomic.Int64
@@ -194,6 +193,10 @@ func TestScenario10_Slowloris(t *testing.T) {
 	go func() {
 		loris.Wait()
 		close(lorisDone)
+	}()
+	defer func() { // on a failure too, no loris outlives the test
+		stopLoris()
+		<-lorisDone
 	}()
 
 	// A normal client, meanwhile, until every loris has gone and it has
