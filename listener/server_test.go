@@ -435,15 +435,18 @@ func TestServer_IdleTimeoutEvictsSlowPeers(t *testing.T) {
 }
 
 func TestServer_FirstByteTimeout(t *testing.T) {
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithFirstByteTimeout(100*time.Millisecond))
+	// A second leaves the talker room to send its first byte on a loaded
+	// machine; then it stays quiet for longer than that.
+	const timeout = time.Second
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithFirstByteTimeout(timeout))
 	silent := dialServer(t, srv)
 	talker := dialServer(t, srv)
 	exchange(t, talker, "hi\n")
-	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := silent.Read(make([]byte, 1)); err == nil {
-		t.Fatal("the silent connection was not evicted")
+	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent connection was not evicted: %v", err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(timeout + timeout/2)
 	if got := exchange(t, talker, "later\n"); got != "later\n" {
 		t.Fatal(got)
 	}
