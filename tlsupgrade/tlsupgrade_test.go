@@ -312,8 +312,8 @@ func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 // queued is still sent before its close_notify, and its reader still returns
 // what it holds, then io.EOF.
 func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
-	ctx := testnet.Ctx(t, 20*time.Second)
-	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(10*time.Second))
+	ctx := testnet.Ctx(t, 2*time.Minute)
+	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(time.Minute))
 	if _, err := client.Write([]byte("last words\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
 	if err := client.WaitClosed(ctx); err != nil {
 		t.Fatalf("WaitClosed: %v", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("the client's Close took %v: the server did not answer its close_notify", took)
 	}
 	// The server's code had not read yet: everything is still there.
