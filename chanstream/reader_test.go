@@ -63,6 +63,7 @@ func later(t *testing.T, r *Reader, f func()) (wait func()) {
 }
 
 func TestReader_FeedEmptyData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "")
 	if got := buffered(t, r); got != "" {
@@ -71,6 +72,7 @@ func TestReader_FeedEmptyData(t *testing.T) {
 }
 
 func TestReader_FeedNonEmptyData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	if got := buffered(t, r); got != data {
@@ -79,6 +81,7 @@ func TestReader_FeedNonEmptyData(t *testing.T) {
 }
 
 func TestReadChunk_ZeroReturnsEmptyAtOnce(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	got, err := r.ReadChunk(testCtx(t), 0)
@@ -96,6 +99,7 @@ func TestReadChunk_ZeroReturnsEmptyAtOnce(t *testing.T) {
 }
 
 func TestReadChunk_WaitsForData(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, func() { feed(t, r, data) })
 	got, err := r.ReadChunk(testCtx(t), 30)
@@ -109,6 +113,7 @@ func TestReadChunk_WaitsForData(t *testing.T) {
 }
 
 func TestReadChunk_ReturnsAllAvailableUpToN(t *testing.T) {
+	t.Parallel()
 	// asyncio's read(n) returns everything buffered up to n, across feeds.
 	r := NewReader()
 	feed(t, r, "line1", "line2")
@@ -127,6 +132,7 @@ func TestReadChunk_ReturnsAllAvailableUpToN(t *testing.T) {
 }
 
 func TestReadChunk_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, r.FeedEOF)
 	got, err := r.ReadChunk(testCtx(t), 1024)
@@ -141,6 +147,7 @@ func TestReadChunk_EOF(t *testing.T) {
 }
 
 func TestReadChunk_NegativeReadsUntilEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	wait := later(t, r, func() {
 		feed(t, r, "chunk1\n", "chunk2")
@@ -157,6 +164,7 @@ func TestReadChunk_NegativeReadsUntilEOF(t *testing.T) {
 }
 
 func TestReadChunk_NegativeReturnsDataWithError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	r := NewReader()
 	feed(t, r, "partial")
@@ -168,6 +176,7 @@ func TestReadChunk_NegativeReturnsDataWithError(t *testing.T) {
 }
 
 func TestReadChunk_NotLimited(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "chunk")
 	got, err := r.ReadChunk(testCtx(t), 5)
@@ -177,6 +186,7 @@ func TestReadChunk_NotLimited(t *testing.T) {
 }
 
 func TestReader_ErrorAfterBufferedData(t *testing.T) {
+	t.Parallel()
 	// asyncio raises the exception at once (test_read_exception); we return
 	// the buffered bytes first.
 	boom := errors.New("boom")
@@ -206,6 +216,7 @@ func TestReader_ErrorAfterBufferedData(t *testing.T) {
 }
 
 func TestReader_ErrorDeliversPartialRecordsFirst(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	tests := []struct {
 		name         string
@@ -239,6 +250,7 @@ func TestReader_ErrorDeliversPartialRecordsFirst(t *testing.T) {
 }
 
 func TestNewReader_InvalidLimitPanics(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, -1} {
 		func() {
 			defer func() {
@@ -264,6 +276,7 @@ func TestNewReader_InvalidLimitPanics(t *testing.T) {
 }
 
 func TestReadLine_WaitsAcrossChunks(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "chunk1 ")
 	wait := later(t, r, func() { feed(t, r, "chunk2 ", "chunk3 ", "\n chunk4") })
@@ -278,6 +291,7 @@ func TestReadLine_WaitsAcrossChunks(t *testing.T) {
 }
 
 func TestReadLine_LimitDiscardsAsAsyncio(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		limit    int
@@ -321,6 +335,7 @@ func TestReadLine_LimitDiscardsAsAsyncio(t *testing.T) {
 }
 
 func TestReadLine_LimitIsStrict(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(7))
 	feed(t, r, "1234567\n")
 	got, err := r.ReadLine(testCtx(t))
@@ -330,6 +345,7 @@ func TestReadLine_LimitIsStrict(t *testing.T) {
 }
 
 func TestReadLine_NoWaitWhenBuffered(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data[:6], data[6:])
 	got, err := r.ReadLine(testCtx(t))
@@ -342,6 +358,7 @@ func TestReadLine_NoWaitWhenBuffered(t *testing.T) {
 }
 
 func TestReadLine_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "some data")
 	r.FeedEOF()
@@ -356,6 +373,7 @@ func TestReadLine_EOF(t *testing.T) {
 }
 
 func TestReadLine_EmptyEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	r.FeedEOF()
 	got, err := r.ReadLine(testCtx(t))
@@ -365,6 +383,7 @@ func TestReadLine_EmptyEOF(t *testing.T) {
 }
 
 func TestReadLine_ThenReadChunk(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	if _, err := r.ReadLine(testCtx(t)); err != nil {
@@ -380,6 +399,7 @@ func TestReadLine_ThenReadChunk(t *testing.T) {
 }
 
 func TestReader_AtEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	if r.AtEOF() {
 		t.Fatal("AtEOF on a new reader")
@@ -401,6 +421,7 @@ func TestReader_AtEOF(t *testing.T) {
 }
 
 func TestReadUntil_EmptySeparator(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "abc")
 	for _, seps := range [][][]byte{{{}}, {[]byte("a"), {}}} {
@@ -414,6 +435,7 @@ func TestReadUntil_EmptySeparator(t *testing.T) {
 }
 
 func TestReadUntil_NoSeparatorMeansNewline(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "ab\ncd")
 	got, err := r.ReadUntil(testCtx(t))
@@ -423,6 +445,7 @@ func TestReadUntil_NoSeparatorMeansNewline(t *testing.T) {
 }
 
 func TestReadUntil_MultiChunks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pieces    []string
 		sep, want string
@@ -465,6 +488,7 @@ func TestReadUntil_MultiChunks(t *testing.T) {
 }
 
 func TestReadUntil_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "some dataAA")
 	r.FeedEOF()
@@ -486,6 +510,7 @@ func TestReadUntil_EOF(t *testing.T) {
 }
 
 func TestReadUntil_LimitKeepsData(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "some dataAA")
 	_, err := r.ReadUntil(testCtx(t), []byte("AAA"))
@@ -518,6 +543,7 @@ func TestReadUntil_LimitKeepsData(t *testing.T) {
 }
 
 func TestReadUntil_MultipleSeparators(t *testing.T) {
+	t.Parallel()
 	// Python 3.13: the shortest data that ends in any separator.
 	tests := []struct {
 		name   string
@@ -558,6 +584,7 @@ func TestReadUntil_MultipleSeparators(t *testing.T) {
 }
 
 func TestReadExactly_ZeroOrNegative(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, data)
 	got, err := r.ReadExactly(testCtx(t), 0)
@@ -573,6 +600,7 @@ func TestReadExactly_ZeroOrNegative(t *testing.T) {
 }
 
 func TestReadExactly_WaitsForAll(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	n := 2 * len(data)
 	wait := later(t, r, func() { feed(t, r, data, data, data) })
@@ -587,6 +615,7 @@ func TestReadExactly_WaitsForAll(t *testing.T) {
 }
 
 func TestReadExactly_NotLimited(t *testing.T) {
+	t.Parallel()
 	r := NewReader(WithLimit(3))
 	feed(t, r, "chunk")
 	got, err := r.ReadExactly(testCtx(t), 5)
@@ -596,6 +625,7 @@ func TestReadExactly_NotLimited(t *testing.T) {
 }
 
 func TestReadExactly_EOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	n := 2 * len(data)
 	wait := later(t, r, func() {
@@ -617,6 +647,7 @@ func TestReadExactly_EOF(t *testing.T) {
 }
 
 func TestReadExactly_Large(t *testing.T) {
+	t.Parallel()
 	// Larger than a chunk, fed in odd pieces.
 	r := NewReader()
 	want := bytes.Repeat([]byte("0123456789"), 30000)
@@ -640,6 +671,7 @@ func TestReadExactly_Large(t *testing.T) {
 }
 
 func TestReader_Lines(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "a\nbb\nccc")
 	r.FeedEOF()
@@ -656,6 +688,7 @@ func TestReader_Lines(t *testing.T) {
 }
 
 func TestReader_LinesStopsOnError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	r := NewReader()
 	feed(t, r, "a\n")
@@ -675,6 +708,7 @@ func TestReader_LinesStopsOnError(t *testing.T) {
 }
 
 func TestReader_LinesBreakStopsEarly(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "a\nb\nc\n")
 	for line, err := range r.Lines(testCtx(t)) {
@@ -689,6 +723,7 @@ func TestReader_LinesBreakStopsEarly(t *testing.T) {
 }
 
 func TestReader_ReadIsIOReader(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "hello, ", "world")
 	r.FeedEOF()
@@ -702,6 +737,7 @@ func TestReader_ReadIsIOReader(t *testing.T) {
 }
 
 func TestReader_Discard(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "0123456789")
 	if _, err := r.Discard(testCtx(t), -1); err != ErrNegativeCount {
@@ -717,6 +753,7 @@ func TestReader_Discard(t *testing.T) {
 }
 
 func TestReader_DiscardUntilResynchronises(t *testing.T) {
+	t.Parallel()
 	// A line far over the limit, then normal lines: ReadLine reports the
 	// overrun, DiscardUntil skips the rest of the long line without
 	// buffering it, and the next line reads fine. bufio.Scanner stops for
@@ -752,6 +789,7 @@ func TestReader_DiscardUntilResynchronises(t *testing.T) {
 }
 
 func TestReader_DiscardUntilCountsAndStraddles(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	feed(t, r, "abcX", "Yrest")
@@ -767,6 +805,7 @@ func TestReader_DiscardUntilCountsAndStraddles(t *testing.T) {
 }
 
 func TestReader_FeedAfterEOF(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	r.FeedEOF()
 	if err := r.Feed(testCtx(t), []byte("x")); err != ErrFeedAfterEOF {
@@ -778,6 +817,7 @@ func TestReader_FeedAfterEOF(t *testing.T) {
 }
 
 func TestReader_FeedDoesNotRetain(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	p := []byte("abc\n")
 	feed(t, r, string(p))
@@ -791,6 +831,7 @@ func TestReader_FeedDoesNotRetain(t *testing.T) {
 }
 
 func TestReader_FeedManyTinyPiecesDoesNotBlock(t *testing.T) {
+	t.Parallel()
 	// asyncio's feed_data never blocks; ours blocks only when the channel
 	// is full of chunks, and tiny pieces share one chunk.
 	r := NewReader()
@@ -805,6 +846,7 @@ func TestReader_FeedManyTinyPiecesDoesNotBlock(t *testing.T) {
 }
 
 func TestReader_FeedBlocksWhenFullAndHonoursCtx(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	big := make([]byte, chunkSize) // each fills a chunk
 	for i := 0; i < cap(r.chunkCh()); i++ {
@@ -935,6 +977,7 @@ func TestReader_BufferedAnswerWaitsItsTurn(t *testing.T) {
 }
 
 func TestReader_CancelMidReadLosesNothing(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		read func(ctx context.Context, r *Reader) ([]byte, error)
@@ -968,6 +1011,7 @@ func TestReader_CancelMidReadLosesNothing(t *testing.T) {
 }
 
 func TestReader_ReturnedSlicesAreCapped(t *testing.T) {
+	t.Parallel()
 	// A caller appending to a returned line must not overwrite the next.
 	r := NewReader()
 	feed(t, r, "one\ntwo\n")
@@ -980,6 +1024,7 @@ func TestReader_ReturnedSlicesAreCapped(t *testing.T) {
 }
 
 func TestReader_ReturnedSlicesStayValid(t *testing.T) {
+	t.Parallel()
 	// Slices handed out keep their bytes even as the reader moves on and
 	// recycles buffers.
 	r := NewReader()
@@ -1005,6 +1050,7 @@ func TestReader_ReturnedSlicesStayValid(t *testing.T) {
 }
 
 func TestReader_ConcurrentReadLinesGetWholeLines(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	const n = 2000
@@ -1052,6 +1098,7 @@ func linesFromTwoReaders(t *testing.T, readLine func() ([]byte, error), width in
 }
 
 func TestReader_WaitingForTheGateHonoursCtx(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	ctx := testCtx(t)
 	blocked := make(chan struct{})
@@ -1071,6 +1118,7 @@ func TestReader_WaitingForTheGateHonoursCtx(t *testing.T) {
 }
 
 func TestReader_ReadDeadline(t *testing.T) {
+	t.Parallel()
 	r := NewReader()
 	feed(t, r, "abc")
 	r.SetReadDeadline(time.Now().Add(-time.Second))

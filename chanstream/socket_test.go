@@ -11,8 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,13 +43,6 @@ func readingOf(s *Stream) ownerState {
 	return s.own.state
 }
 
-// pumpGoroutines counts the goroutines running a read pump.
-func pumpGoroutines() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Count(string(buf), "chanstream.(*Stream).readPump(")
-}
-
 // waitingInline waits until a read call of s holds its socket.
 func waitingInline(t *testing.T, s *Stream) {
 	t.Helper()
@@ -72,12 +63,15 @@ func TestSocket_IdleReadHoldsNoPumpAndReadsLateData(t *testing.T) {
 		done <- result{line, err}
 	}()
 	waitingInline(t, s)
+	// Should the watch have started the pump before the read call took the
+	// socket, that pump has handed the socket over and ends.
+	eventually(t, "only the read call holds the stream", func() bool { return pumpMembers(s) == 1 })
 	time.Sleep(20 * watchDelay) // many ticks of the watch
 	if got := readingOf(s); got != ownerInline {
 		t.Fatalf("after a long idle, the socket is read by %v, not the waiting read call", got)
 	}
-	if n := pumpGoroutines(); n != 0 {
-		t.Fatalf("%d read pumps run for an idle stream whose read call waits", n)
+	if n := pumpMembers(s); n != 1 {
+		t.Fatalf("%d pumps run besides the read call for an idle stream whose read call waits", n-1)
 	}
 	if _, err := peer.Write([]byte("late\n")); err != nil {
 		t.Fatal(err)
@@ -115,7 +109,7 @@ func TestSocket_PumpTakesDataInWhileNobodyReads(t *testing.T) {
 		done <- line
 	}()
 	waitingInline(t, s)
-	eventually(t, "the pump has gone", func() bool { return pumpGoroutines() == 0 })
+	eventually(t, "the pump has gone", func() bool { return pumpMembers(s) == 1 }) // the read call
 	peer.Write([]byte("three\n"))
 	if line := <-done; string(line) != "three\n" {
 		t.Fatalf("ReadLine = %q", line)

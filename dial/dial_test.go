@@ -210,10 +210,12 @@ func TestDial_HappyEyeballsSkipsABlackHole(t *testing.T) {
 	if got := s.RemoteAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
 		t.Errorf("connected to %s; want the live 127.0.0.3", got)
 	}
-	// Connected in about the delay, not a connect timeout (the first SYN
-	// retransmission alone would take a second).
-	if elapsed < delay || elapsed > delay+900*time.Millisecond {
-		t.Errorf("connected after %v; want about %v", elapsed, delay)
+	// It connected at all: a dial that waited on the black hole would be
+	// stuck there until its ctx ended (see
+	// TestDial_WithoutHappyEyeballsWaitsOnTheBlackHole). And it waited the
+	// delay before starting the next attempt.
+	if elapsed < delay {
+		t.Errorf("connected after %v; the next attempt starts after %v", elapsed, delay)
 	}
 }
 
@@ -221,10 +223,11 @@ func TestDial_HappyEyeballsSkipsABlackHole(t *testing.T) {
 // starts at once, so the black hole first in line costs nothing.
 func TestDial_HappyEyeballsZeroStartsEveryAttemptAtOnce(t *testing.T) {
 	port, lookup := twoAddrs(t)
-	start := time.Now()
+	// Connecting at all shows the second attempt did not wait for the
+	// first: a dial that waited on the black hole would be stuck there
+	// until its ctx ended.
 	s, err := Dial(testnet.Ctx(t, 10*time.Second), "tcp", net.JoinHostPort("twin.test", itoa(port)),
 		WithLookup(lookup), WithHappyEyeballs(0))
-	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +235,6 @@ func TestDial_HappyEyeballsZeroStartsEveryAttemptAtOnce(t *testing.T) {
 	roundTrip(t, s)
 	if got := s.RemoteAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
 		t.Errorf("connected to %s; want the live 127.0.0.3", got)
-	}
-	if elapsed > 900*time.Millisecond {
-		t.Errorf("connected after %v; want at once (no SYN retransmission to the black hole)", elapsed)
 	}
 }
 
@@ -294,6 +294,7 @@ func TestDial_AllAttemptsFailListsEach(t *testing.T) {
 }
 
 func TestDial_ResolveError(t *testing.T) {
+	t.Parallel()
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
@@ -306,6 +307,7 @@ func TestDial_ResolveError(t *testing.T) {
 }
 
 func TestDial_BadArguments(t *testing.T) {
+	t.Parallel()
 	ctx := testnet.Ctx(t, 10*time.Second)
 	tests := []struct {
 		name, network, address string
@@ -327,6 +329,7 @@ func TestDial_BadArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Dial(ctx, tc.network, tc.address, tc.opts...)
 			var de *Error
 			if !errors.As(err, &de) || de.Op != "address" {
@@ -371,6 +374,7 @@ func TestDial_LocalAddr(t *testing.T) {
 }
 
 func TestInterleave(t *testing.T) {
+	t.Parallel()
 	mk := func(ips ...string) []target {
 		var ts []target
 		for _, ip := range ips {
@@ -583,7 +587,7 @@ func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
 			results <- result{err, c}
 		}
 	}()
-	ctx := testnet.Ctx(t, 10*time.Second)
+	ctx := testnet.Ctx(t, 30*time.Second)
 	for _, timeout := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
 		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithTLSShutdownTimeout(timeout))
 		if err != nil {
@@ -601,7 +605,7 @@ func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
 		if res.readErr != nil {
 			t.Errorf("the server read %v; want a clean EOF from close_notify", res.readErr)
 		}
-		if elapsed < timeout || elapsed > timeout+2*time.Second {
+		if elapsed < timeout || elapsed > timeout+10*time.Second {
 			t.Errorf("WaitClosed after %v with a peer that never answers close_notify; want about %v", elapsed, timeout)
 		}
 	}

@@ -260,14 +260,12 @@ func TestServer_ShutdownLetsHandlersFinishPolitely(t *testing.T) {
 	}
 	c := dialServer(t, srv)
 	eventually(t, "the connection to be active", func() bool { return srv.Stats().Active == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Shutdown returns nil, before its ctx ends, once the handler has
+	// said goodbye.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	start := time.Now()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("Shutdown took %v", time.Since(start))
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	got, _ := io.ReadAll(c)
@@ -297,8 +295,8 @@ func TestServer_ShutdownAbortsSlowHandlersAtTheDeadline(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != context.DeadlineExceeded {
 		t.Fatalf("Shutdown = %v; want context.DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
-		t.Errorf("Shutdown returned after %v; want about 200ms", d)
+	if d := time.Since(start); d < 200*time.Millisecond || d > 10*time.Second {
+		t.Errorf("Shutdown returned after %v; want its 200ms deadline", d)
 	}
 	// The aborted handlers' reads fail, so they return.
 	if err := srv.WaitClosed(testnet.Ctx(t, 5*time.Second)); err != nil {
@@ -406,17 +404,27 @@ func TestServer_MaxConnsRejects(t *testing.T) {
 }
 
 func TestServer_IdleTimeoutEvictsSlowPeers(t *testing.T) {
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithIdleTimeout(150*time.Millisecond))
+	// The active client talks every 20 ms: an idle timeout of a second
+	// leaves room for a loaded machine to starve it for a while.
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithIdleTimeout(time.Second))
 	slow := dialServer(t, srv)
 	active := dialServer(t, srv)
-	stop := time.Now().Add(600 * time.Millisecond)
-	for time.Now().Before(stop) {
+	evicted := make(chan error, 1)
+	go func() {
+		slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err := slow.Read(make([]byte, 1))
+		evicted <- err
+	}()
+	for talking := true; talking; {
 		exchange(t, active, "tick\n")
-		time.Sleep(20 * time.Millisecond)
-	}
-	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := slow.Read(make([]byte, 1)); err == nil {
-		t.Fatal("the idle connection was not evicted")
+		select {
+		case err := <-evicted:
+			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the idle connection was not evicted: %v", err)
+			}
+			talking = false
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if got := exchange(t, active, "still here\n"); got != "still here\n" {
 		t.Fatal(got)
@@ -427,15 +435,18 @@ func TestServer_IdleTimeoutEvictsSlowPeers(t *testing.T) {
 }
 
 func TestServer_FirstByteTimeout(t *testing.T) {
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithFirstByteTimeout(100*time.Millisecond))
+	// A second leaves the talker room to send its first byte on a loaded
+	// machine; then it stays quiet for longer than that.
+	const timeout = time.Second
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithFirstByteTimeout(timeout))
 	silent := dialServer(t, srv)
 	talker := dialServer(t, srv)
 	exchange(t, talker, "hi\n")
-	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := silent.Read(make([]byte, 1)); err == nil {
-		t.Fatal("the silent connection was not evicted")
+	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the silent connection was not evicted: %v", err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(timeout + timeout/2)
 	if got := exchange(t, talker, "later\n"); got != "later\n" {
 		t.Fatal(got)
 	}
@@ -444,7 +455,7 @@ func TestServer_FirstByteTimeout(t *testing.T) {
 func TestServer_TLS(t *testing.T) {
 	certs := testnet.NewTLS(t, "127.0.0.1")
 	var logs logBuffer
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(certs.ServerConfig()), WithTLSHandshakeTimeout(300*time.Millisecond), WithLogger(logs.logger()))
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(certs.ServerConfig()), WithTLSHandshakeTimeout(2*time.Second), WithLogger(logs.logger()))
 	addr := srv.Addrs()[0].String()
 	c, err := tls.Dial("tcp", addr, certs.ClientConfig())
 	if err != nil {
@@ -586,6 +597,7 @@ func TestServer_Backlog(t *testing.T) {
 }
 
 func TestListen_Errors(t *testing.T) {
+	t.Parallel()
 	used := serve(t, "tcp", "127.0.0.1:0", echo)
 	ctx := testnet.Ctx(t, 10*time.Second)
 	tests := []struct {
@@ -607,6 +619,7 @@ func TestListen_Errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			srv, err := Listen(ctx, tc.network, tc.address, tc.h, tc.opts...)
 			if err == nil {
 				srv.Close()
@@ -780,14 +793,16 @@ func TestServer_TLSShutdownTimeout(t *testing.T) {
 	// The handler returns after one line; the server sends close_notify
 	// and waits for ours, which never comes (we stop reading): it gives up
 	// after the shutdown timeout and closes the connection.
+	// The server's wait for close_notify begins after "bye" is sent, so
+	// no sooner than the timeout after start, whatever the load.
 	c.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
 	io.WriteString(c, "bye\n")
 	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "bye\n" {
 		t.Fatalf("echo = %q, %v", got, err)
 	}
-	start := time.Now()
 	eventually(t, "the connection to close", func() bool { return srv.Stats().Active == 0 })
-	if took := time.Since(start); took < timeout/2 {
+	if took := time.Since(start); took < timeout {
 		t.Fatalf("the server closed after %v without waiting for close_notify (timeout %v)", took, timeout)
 	}
 }

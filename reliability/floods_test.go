@@ -116,10 +116,19 @@ func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
 }
 
 // Scenario 10: slowloris. 2,000 connections send one byte a second; the idle
-// timeout evicts them while a normal client is served.
+// timeout evicts every one of them while a normal client is served.
+//
+// The test counts events and bounds its waits generously: how soon the
+// evictions come and the normal client's latencies are figures, not
+// assertions, since a loaded machine stretches them.
 func TestScenario10_Slowloris(t *testing.T) {
 	heavy(t)
-	const conns = 2000
+	const (
+		conns       = 2000
+		idleTimeout = 500 * time.Millisecond
+		bound       = 90 * time.Second // for every loris to be evicted
+		minTrips    = 20               // the normal client's round trips, at least
+	)
 	srv, err := listener.Listen(ctxFor(t, 10*time.Second), "tcp", "127.0.0.1:0", func(ctx context.Context, s *chanstream.Stream) {
 		for line, err := range s.Lines(ctx) {
 			if err != nil {
@@ -127,33 +136,44 @@ func TestScenario10_Slowloris(t *testing.T) {
 			}
 			s.Write(line)
 		}
-	}, listener.WithIdleTimeout(500*time.Millisecond), listener.WithBacklog(4096))
+	}, listener.WithIdleTimeout(idleTimeout), listener.WithBacklog(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 		srv.WaitClosed(ctx)
 	}()
 	addr := srv.Addrs()[0].String()
 
-	ctx, stopLoris := context.WithCancel(context.Background())
+	// Each loris sends a byte a second until it sees its connection
+	// evicted (EOF or a reset), or until the bound ends the test.
+	ctx, stopLoris := context.WithTimeout(context.Background(), bound)
+	start := time.Now()
 	var loris sync.WaitGroup
-	var evicted atomic.Int64
+	var dialed, evicted atomic.Int64
+	var lastEviction atomic.Int64 // nanoseconds after start
+	dialErrs := make(chan error, conns)
 	for i := 0; i < conns; i++ {
 		loris.Add(1)
 		go func() {
 			defer loris.Done()
-			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			c, err := net.DialTimeout("tcp", addr, 30*time.Second)
 			if err != nil {
+				dialErrs <- err
 				return
 			}
+			dialed.Add(1)
 			defer c.Close()
+			seen := func() {
+				evicted.Add(1)
+				lastEviction.Store(int64(time.Since(start)))
+			}
 			for {
 				if _, err := c.Write([]byte("G")); err != nil {
-					evicted.Add(1)
+					seen()
 					return
 				}
 				select {
@@ -161,44 +181,87 @@ func TestScenario10_Slowloris(t *testing.T) {
 				case <-ctx.Done():
 					return
 				}
-				// An evicted connection reads EOF or a reset.
 				c.SetReadDeadline(time.Now().Add(time.Millisecond))
 				if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-					evicted.Add(1)
+					seen()
 					return
 				}
 			}
 		}()
 	}
-	// A normal client, meanwhile.
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	var latencies []time.Duration
-	end := time.Now().Add(3 * time.Second)
-	for time.Now().Before(end) {
-		start := time.Now()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		c.Write([]byte("normal request\n"))
-		if line, err := br.ReadString('\n'); err != nil || line != "normal request\n" {
-			t.Fatalf("the normal client: %q, %v", line, err)
+	lorisDone := make(chan struct{})
+	go func() {
+		loris.Wait()
+		close(lorisDone)
+	}()
+	defer func() { // on a failure too, no loris outlives the test
+		stopLoris()
+		<-lorisDone
+	}()
+
+	// A normal client, meanwhile, until every loris has gone and it has
+	// made minTrips round trips. A loaded machine may starve it for longer
+	// than the idle timeout, and the server then evicts it as it should:
+	// it dials again, and the evictions it saw are reported.
+	var (
+		c          net.Conn
+		br         *bufio.Reader
+		latencies  []time.Duration
+		redials    int
+		lastErr    error
+		done       bool
+		normalEnds = time.Now().Add(bound + 30*time.Second)
+	)
+	defer func() {
+		if c != nil {
+			c.Close()
 		}
-		latencies = append(latencies, time.Since(start))
-		time.Sleep(5 * time.Millisecond)
+	}()
+	for !done || len(latencies) < minTrips {
+		if time.Now().After(normalEnds) {
+			t.Fatalf("the normal client made %d round trips (%d redials, last error %v)", len(latencies), redials, lastErr)
+		}
+		if c == nil {
+			if c, err = net.DialTimeout("tcp", addr, 30*time.Second); err != nil {
+				t.Fatalf("the normal client: %v", err)
+			}
+			br = bufio.NewReader(c)
+		}
+		sent := time.Now()
+		c.SetDeadline(sent.Add(30 * time.Second))
+		_, err := c.Write([]byte("normal request\n"))
+		line, rerr := br.ReadString('\n')
+		switch {
+		case err == nil && rerr == nil && line == "normal request\n":
+			latencies = append(latencies, time.Since(sent))
+		case err == nil && rerr == nil:
+			t.Fatalf("the normal client got %q", line)
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			t.Fatalf("the normal client got no answer in 30 s")
+		default:
+			// Evicted: EOF or a reset.
+			lastErr = errors.Join(err, rerr)
+			redials++
+			c.Close()
+			c = nil
+		}
+		select {
+		case <-lorisDone:
+			done = true
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	st := srv.Stats()
-	stopLoris()
-	loris.Wait()
+	close(dialErrs)
+	for err := range dialErrs {
+		t.Fatalf("a loris could not connect: %v", err)
+	}
+	if n := evicted.Load(); n != conns {
+		t.Fatalf("%d of %d slowloris connections evicted in %v", n, conns, bound)
+	}
+	if st := srv.Stats(); st.Evicted < conns {
+		t.Fatalf("the server counted %d evictions; %d slowloris connections saw theirs", st.Evicted, conns)
+	}
 	slices.Sort(latencies)
 	p50, p99 := latencies[len(latencies)/2], latencies[len(latencies)*99/100]
-	if st.Evicted < conns*9/10 {
-		t.Fatalf("%d of %d slowloris connections evicted", st.Evicted, conns)
-	}
-	if p99 > 200*time.Millisecond {
-		t.Errorf("the normal client's p99 latency was %v under slowloris", p99)
-	}
-	figure(t, 10, "%d connections sending 1 byte/s, idle timeout 500 ms: %d evicted within 3 s; a normal client meanwhile: %d round trips, p50 %v, p99 %v", conns, st.Evicted, len(latencies), p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+	figure(t, 10, "%d connections sending 1 byte/s, idle timeout %v: all %d evicted, the last seen %v after the first dial (each loris looks once a second); a normal client meanwhile: %d round trips, p50 %v, p99 %v, evicted itself %d times", conns, idleTimeout, dialed.Load(), time.Duration(lastEviction.Load()).Round(time.Millisecond), len(latencies), p50.Round(time.Microsecond), p99.Round(time.Microsecond), redials)
 }

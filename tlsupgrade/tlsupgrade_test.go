@@ -312,8 +312,8 @@ func TestUpgrade_NoHalfCloseOnTLS12(t *testing.T) {
 // queued is still sent before its close_notify, and its reader still returns
 // what it holds, then io.EOF.
 func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
-	ctx := testnet.Ctx(t, 20*time.Second)
-	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(10*time.Second))
+	ctx := testnet.Ctx(t, 2*time.Minute)
+	client, server := upgradedPair(t, ctx, tls.VersionTLS12, WithShutdownTimeout(time.Minute))
 	if _, err := client.Write([]byte("last words\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestUpgrade_CloseNotifyAnsweredAtOnceOnTLS12(t *testing.T) {
 	if err := client.WaitClosed(ctx); err != nil {
 		t.Fatalf("WaitClosed: %v", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("the client's Close took %v: the server did not answer its close_notify", took)
 	}
 	// The server's code had not read yet: everything is still there.
@@ -440,8 +440,8 @@ func TestUpgrade_CloseSendsCloseNotifyWithinTheShutdownTimeout(t *testing.T) {
 	if err := server.WaitClosed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("the close took %v; want about the 200ms shutdown timeout", d)
+	if d := time.Since(start); d < 200*time.Millisecond || d > 10*time.Second {
+		t.Fatalf("the close took %v; want the 200ms shutdown timeout", d)
 	}
 }
 
@@ -467,7 +467,7 @@ func TestUpgrade_Failures(t *testing.T) {
 				var te interface{ Timeout() bool }
 				expect(t, errors.As(error(e), &te) && te.Timeout(), "an interface{ Timeout() bool } that says so")
 			},
-			maxTime: 3 * time.Second,
+			maxTime: 10 * time.Second,
 		},
 		{
 			name: "ctx cancelled mid-handshake",
@@ -480,7 +480,7 @@ func TestUpgrade_Failures(t *testing.T) {
 			check: func(t *testing.T, e *Error) {
 				expect(t, e.Canceled && !e.Timeout() && errors.Is(e, context.Canceled), "a cancel")
 			},
-			maxTime: 3 * time.Second,
+			maxTime: 10 * time.Second,
 		},
 		{
 			name: "ctx deadline mid-handshake",
@@ -531,7 +531,7 @@ func TestUpgrade_Failures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if tc.ctx != nil {
 				cancel()
 				ctx, cancel = tc.ctx()
@@ -602,7 +602,7 @@ func TestUpgrade_BadOptions(t *testing.T) {
 		if !errors.As(err, &e) || e.Op != "options" || !strings.Contains(err.Error(), "certificate") {
 			t.Fatalf("Server with config %v = %v; want an options error about the certificate", cfg, err)
 		}
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > 10*time.Second {
 			t.Fatalf("Server with a config without a certificate took %v", took)
 		}
 		if !server.IsClosing() {

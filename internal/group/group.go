@@ -65,6 +65,11 @@ func (g *Group) Done() {
 	}
 }
 
+// Running reports how many members the group has now: the goroutines it
+// started that have not ended, and the members counted by Add that are not
+// yet Done.
+func (g *Group) Running() int { return int(g.running.Load()) }
+
 // Wait waits until no goroutine of the group is running, or ctx is done.
 // Goroutines started while it waits are waited for too.
 func (g *Group) Wait(ctx context.Context) error {
