@@ -63,7 +63,7 @@ type Reader struct {
 
 	helpers atomic.Pointer[receivers] // goroutines behind ChunkChan and LineChan; made by the first
 
-	src source // what a read call with nothing buffered waits on: its Stream (owner.go); nil for NewReader
+	src source // what a read call with nothing buffered waits on: its Stream; nil for NewReader
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
@@ -409,8 +409,7 @@ func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
 		return line, nil
 	}
 	// readUntil, with the wait here rather than in a call below: a handler
-	// waiting for a line keeps its goroutine's stack small (see
-	// readpump.go).
+	// waiting for a line keeps its goroutine's stack small.
 	r.drain()
 	offset := 0
 	for {

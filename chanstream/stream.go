@@ -54,7 +54,7 @@ type Stream struct {
 	leftover *chunk         // read by the pump but not handed over when Detach stopped it
 	extra    map[string]any // ExtraInfo given to Attach
 
-	own sockOwner // mu: who reads the socket (owner.go)
+	own sockOwner // mu: who reads the socket
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
@@ -83,7 +83,7 @@ func (a *attachment) init(conn net.Conn, chunkSize int) {
 }
 
 // isSocket reports whether a's connection is read and written through its
-// RawConn (see rawconn.go).
+// RawConn (a socket).
 func (a *attachment) isSocket() bool { return a.rc != nil }
 
 // detachChan returns a channel closed when Detach stops a's pumps.
@@ -116,9 +116,9 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 }
 
 // start runs the stream over conn, with a as the run's attachment: the
-// stream's first, or a new one after Detach. The read pump starts, or on a socket
-// will if no read call comes first (see readpump.go); the write pump will
-// when there is something to send.
+// stream's first, or a new one after Detach. The read pump starts, or on
+// a socket will if no read call comes first; the write pump will when there
+// is something to send.
 func (s *Stream) start(conn net.Conn, a *attachment) {
 	a.init(conn, readChunkSize(s.r.limit))
 	s.w.canWriteEOF.Store(canWriteEOF(conn))

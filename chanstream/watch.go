@@ -7,9 +7,9 @@ import (
 	"unsafe"
 )
 
-// The watch: streams whose socket nobody reads (see readpump.go) wait in a
-// list, and a timer starts the pump of those that have waited a whole tick
-// (watchDelay) or more. One timer serves a shard of the streams, and runs
+// The watch: streams whose socket nobody reads wait in a list, and a timer
+// starts the pump of those that have waited a whole tick (watchDelay) or
+// more. One timer serves a shard of the streams, and runs
 // only while its list is not empty: arming a timer of each stream's own at
 // every read call would cost more than the read (each new earliest timer
 // wakes the network poller), and a timer's worth of memory.
