@@ -328,18 +328,20 @@ func (s *Stream) WaitClosed(ctx context.Context) error {
 	return s.w.closeErr()
 }
 
-// SetDeadline sets the read and write deadlines: see SetReadDeadline and
-// SetWriteDeadline.
+// SetDeadline sets the read and write deadlines. See [Stream.SetReadDeadline]
+// and [Stream.SetWriteDeadline].
 func (s *Stream) SetDeadline(t time.Time) error {
 	s.r.deadline.set(t, s)
 	s.w.deadline.set(t, nil)
 	return nil
 }
 
-// SetReadDeadline sets the deadline for reads: see Reader.SetReadDeadline.
+// SetReadDeadline sets the deadline for read calls. See
+// [Reader.SetReadDeadline].
 func (s *Stream) SetReadDeadline(t time.Time) error { return s.r.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the deadline for writes: see Writer.SetWriteDeadline.
+// SetWriteDeadline sets the deadline for write calls. See
+// [Writer.SetWriteDeadline].
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.w.SetWriteDeadline(t) }
 
 // Stats returns the stream's counters.
@@ -351,124 +353,136 @@ func (s *Stream) Stats() Stats {
 
 // The Reader's methods.
 
-// ReadChunk is Reader.ReadChunk.
+// ReadChunk reads up to n bytes. See [Reader.ReadChunk].
 func (s *Stream) ReadChunk(ctx context.Context, n int) ([]byte, error) { return s.r.ReadChunk(ctx, n) }
 
-// ReadLine is Reader.ReadLine.
+// ReadLine reads one line. See [Reader.ReadLine].
 func (s *Stream) ReadLine(ctx context.Context) ([]byte, error) { return s.r.ReadLine(ctx) }
 
-// ReadLineView is Reader.ReadLineView.
+// ReadLineView reads one line without copying it. See [Reader.ReadLineView].
 func (s *Stream) ReadLineView(ctx context.Context) ([]byte, error) { return s.r.ReadLineView(ctx) }
 
-// ReadExactlyInto is Reader.ReadExactlyInto.
+// ReadExactlyInto reads exactly len(p) bytes into p. See
+// [Reader.ReadExactlyInto].
 func (s *Stream) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	return s.r.ReadExactlyInto(ctx, p)
 }
 
-// WriteTo is Reader.WriteTo: io.Copy(w, s) uses it.
+// WriteTo writes the stream's data to w until EOF; io.Copy(w, s) uses it.
+// See [Reader.WriteTo].
 func (s *Stream) WriteTo(w io.Writer) (int64, error) { return s.r.WriteTo(w) }
 
-// ReadUntil is Reader.ReadUntil.
+// ReadUntil reads data through a separator. See [Reader.ReadUntil].
 func (s *Stream) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
 	return s.r.ReadUntil(ctx, seps...)
 }
 
-// ReadExactly is Reader.ReadExactly.
+// ReadExactly reads exactly n bytes. See [Reader.ReadExactly].
 func (s *Stream) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 	return s.r.ReadExactly(ctx, n)
 }
 
-// Read is Reader.Read: the net.Conn Read, bounded by the read deadline.
+// Read reads up to len(p) bytes into p, bounded by the read deadline. See
+// [Reader.Read].
 func (s *Stream) Read(p []byte) (int, error) { return s.r.Read(p) }
 
-// ReadContext is Reader.ReadContext.
+// ReadContext is Read with a ctx. See [Reader.ReadContext].
 func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
 	return s.r.ReadContext(ctx, p)
 }
 
-// Discard is Reader.Discard.
+// Discard skips the next n bytes. See [Reader.Discard].
 func (s *Stream) Discard(ctx context.Context, n int) (int, error) { return s.r.Discard(ctx, n) }
 
-// DiscardUntil is Reader.DiscardUntil.
+// DiscardUntil skips data through the next separator. See
+// [Reader.DiscardUntil].
 func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) {
 	return s.r.DiscardUntil(ctx, seps...)
 }
 
-// AtEOF is Reader.AtEOF.
+// AtEOF reports whether the stream has reached EOF and every byte has been
+// read. See [Reader.AtEOF].
 func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
 
 // Limit returns the buffer limit set by [WithLimit]. See [Reader.Limit].
 func (s *Stream) Limit() int { return s.r.Limit() }
 
-// Err is Reader.Err.
+// Err returns the error that ended the stream, if any. See [Reader.Err].
 func (s *Stream) Err() error { return s.r.Err() }
 
-// Lines is Reader.Lines.
+// Lines returns an iterator over the lines of the stream. See [Reader.Lines].
 func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
 
-// FeedEOF is Reader.FeedEOF: reads report EOF once the buffered data is
-// read, and the read pump stops reading.
+// FeedEOF marks the end of the data: reads report EOF once the buffered
+// data is read, and the read pump stops reading. See [Reader.FeedEOF].
 func (s *Stream) FeedEOF() { s.r.FeedEOF() }
 
-// FeedError is Reader.FeedError: reads report err once the buffered data is
-// read, and the read pump stops reading.
+// FeedError ends the data with err: reads report err once the buffered
+// data is read, and the read pump stops reading. See [Reader.FeedError].
 func (s *Stream) FeedError(err error) { s.r.FeedError(err) }
 
 // The Writer's methods.
 
-// Write is Writer.Write: the net.Conn Write, bounded by the write deadline.
+// Write queues a copy of p to be sent, bounded by the write deadline. See
+// [Writer.Write].
 func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
 
-// WriteContext is Writer.WriteContext.
+// WriteContext is Write with a ctx. See [Writer.WriteContext].
 func (s *Stream) WriteContext(ctx context.Context, p []byte) (int, error) {
 	return s.w.WriteContext(ctx, p)
 }
 
-// WriteLines is Writer.WriteLines.
+// WriteLines queues every line as one write. See [Writer.WriteLines].
 func (s *Stream) WriteLines(lines ...[]byte) error { return s.w.WriteLines(lines...) }
 
-// Drain is Writer.Drain.
+// Drain waits until the queued bytes are at or below the low watermark. See
+// [Writer.Drain].
 func (s *Stream) Drain(ctx context.Context) error { return s.w.Drain(ctx) }
 
-// WriteEOF is Writer.WriteEOF.
+// WriteEOF closes the write half once the queued data has been sent. See
+// [Writer.WriteEOF].
 func (s *Stream) WriteEOF() error { return s.w.WriteEOF() }
 
-// CloseWrite half-closes the stream, as WriteEOF: see [Writer.CloseWrite].
+// CloseWrite half-closes the stream, as WriteEOF. See [Writer.CloseWrite].
 // It makes a *Stream an interface{ CloseWrite() error }, as *net.TCPConn
 // and *tls.Conn are.
 func (s *Stream) CloseWrite() error { return s.w.WriteEOF() }
 
-// ReadFrom writes what it reads from src to the stream until src's EOF:
-// see [Writer.ReadFrom]. io.Copy(s, src) uses it.
+// ReadFrom writes what it reads from src to the stream until src's EOF;
+// io.Copy(s, src) uses it. See [Writer.ReadFrom].
 func (s *Stream) ReadFrom(src io.Reader) (int64, error) { return s.w.ReadFrom(src) }
 
-// TryWrite queues p whole or not at all, without blocking: see
+// TryWrite queues p whole or not at all, without blocking. See
 // [Writer.TryWrite].
 func (s *Stream) TryWrite(p []byte) (ok bool, err error) { return s.w.TryWrite(p) }
 
-// WriteBufferLimits returns the write-buffer watermarks: see
+// WriteBufferLimits returns the write-buffer watermarks. See
 // [Writer.WriteBufferLimits].
 func (s *Stream) WriteBufferLimits() (high, low int) { return s.w.WriteBufferLimits() }
 
-// CanWriteEOF is Writer.CanWriteEOF.
+// CanWriteEOF reports whether WriteEOF can half-close the connection. See
+// [Writer.CanWriteEOF].
 func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }
 
-// IsClosing is Writer.IsClosing.
+// IsClosing reports whether the stream is closed or being closed. See
+// [Writer.IsClosing].
 func (s *Stream) IsClosing() bool { return s.w.IsClosing() }
 
 // ChunkChan returns a Receiver delivering the stream's data in chunks. See
 // [Reader.ChunkChan].
 func (s *Stream) ChunkChan(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// Chunks is ChunkChan.
+// Chunks returns a Receiver delivering the stream's data in chunks.
 //
 // Deprecated: use [Stream.ChunkChan].
 func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// LineChan is Reader.LineChan.
+// LineChan returns a Receiver delivering the data line by line. See
+// [Reader.LineChan].
 func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(ctx) }
 
-// WriteFrom is Writer.WriteFrom.
+// WriteFrom writes every slice received from ch until ch is closed. See
+// [Writer.WriteFrom].
 func (s *Stream) WriteFrom(ctx context.Context, ch <-chan []byte) (int64, error) {
 	return s.w.WriteFrom(ctx, ch)
 }
