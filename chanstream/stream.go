@@ -19,19 +19,20 @@ import (
 
 // Stream is one connection with asyncio's stream API: the (reader, writer)
 // pair of open_connection and start_server in one value. A read pump
-// goroutine moves the connection's bytes into the Reader's bounded chunk
-// channel, and a write pump sends what the Writer queues; each runs only
+// goroutine moves the connection's bytes into the [Reader]'s bounded chunk
+// channel, and a write pump sends what the [Writer] queues; each runs only
 // while there is work for it. Reader and Writer return the two halves, so
 // that one goroutine can read while another writes.
 //
 // Every Reader and Writer method is on the Stream too, forwarding to its
 // half, except two: Buffered, which both halves have with different
-// meanings (use s.Reader().Buffered() or s.Writer().Buffered(), or Stats,
-// which has both), and Feed, since a stream's connection feeds its reader.
-// Stats, Close, Abort and WaitClosed act on the whole stream, whichever
+// meanings (use s.Reader().Buffered() or s.Writer().Buffered(), or
+// [Stream.Stats], which has both), and Feed, since a stream's connection
+// feeds its reader. Stats,
+// Close, Abort and [Stream.WaitClosed] act on the whole stream, whichever
 // half they are called on.
 //
-// A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
+// A *Stream is a [net.Conn]. Its deadlines are the stream's own, kept apart
 // from the socket's: they act on the channel selects, and a read call
 // waiting on the socket itself is woken through the socket's poller, which
 // consumes nothing; either way an expired deadline loses no data.
@@ -102,7 +103,7 @@ func (s *Stream) detachChan(a *attachment) <-chan struct{} {
 var _ net.Conn = (*Stream)(nil)
 
 // NewStream adopts conn: from now on the stream owns it and closes it. It
-// starts the two pumps. It panics if an option is invalid (CheckOptions
+// starts the two pumps. It panics if an option is invalid ([CheckOptions]
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig("NewStream", opts)
@@ -192,13 +193,14 @@ func (s *Stream) LocalAddr() net.Addr { return s.Conn().LocalAddr() }
 // RemoteAddr returns the address of the peer.
 func (s *Stream) RemoteAddr() net.Addr { return s.Conn().RemoteAddr() }
 
-// ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
-// "sockname" (the LocalAddr) and "socket" (the net.Conn; over TLS the
-// connection under it, as asyncio's is the socket under its SSL layer);
-// over TLS also "ssl_object" (the tls.ConnectionState), "peercert" (the
-// peer's leaf *x509.Certificate, nil if it sent none), "cipher" (a
-// TLSCipher) and, after tlsupgrade, "sslcontext" (the *tls.Config). It
-// reports false for a name it does not know.
+// ExtraInfo answers asyncio's get_extra_info: "peername" (the
+// [Stream.RemoteAddr]), "sockname" (the [Stream.LocalAddr]) and "socket"
+// (the [net.Conn]; over TLS the connection under it, as asyncio's is the
+// socket under its SSL layer); over TLS also "ssl_object" (the
+// [tls.ConnectionState]), "peercert" (the peer's leaf [*x509.Certificate],
+// nil if it sent none), "cipher" (a [TLSCipher]) and, after tlsupgrade,
+// "sslcontext" (the [*tls.Config]). It reports false for a name it does not
+// know.
 func (s *Stream) ExtraInfo(name string) (any, bool) {
 	s.mu.Lock()
 	conn := s.conn
@@ -241,11 +243,11 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 	return nil, false
 }
 
-// Close begins a graceful close (asyncio's writer.close): reads fail from now
-// on with ErrClosed, and so do writes, but the data already queued is still
-// sent before the connection is closed. It returns at once, as
-// net.Conn.Close, and a second call does nothing. Use WaitClosed to wait
-// until the data has gone and the connection is closed.
+// Close begins a graceful close (asyncio's writer.close): reads fail from
+// now on with [ErrClosed], and so do writes, but the data already queued is
+// still sent before the connection is closed. It returns at once, as
+// [net.Conn.Close], and a second call does nothing. Use [Stream.WaitClosed]
+// to wait until the data has gone and the connection is closed.
 func (s *Stream) Close() error {
 	s.r.close()
 	s.readerClosed()
@@ -264,9 +266,9 @@ func (s *Stream) detached() bool {
 
 // Abort closes the stream at once (asyncio's transport.abort): queued data
 // is dropped and the connection closed; pending reads and writes fail with
-// ErrClosed. The connection is closed as its Close closes it: on TCP the
-// peer sees an orderly end (a FIN, after what the kernel still had to
-// send), not a reset; use AbortReset to send one.
+// [ErrClosed]. The connection is closed as its Close closes it: on TCP the
+// peer sees an orderly end (a FIN, after what the kernel still had to send),
+// not a reset; use [Stream.AbortReset] to send one.
 func (s *Stream) Abort() {
 	s.r.close()
 	s.readerClosed()
@@ -282,12 +284,11 @@ var ErrResetUnsupported = errors.New("chanstream: the connection cannot be reset
 // AbortReset is Abort with a reset: on TCP (and TLS over TCP) it sets
 // SO_LINGER to 0 before the close, so that the peer sees ECONNRESET rather
 // than an orderly end, and the kernel drops whatever it had still to send.
-// It is the close a relay uses
-// to pass on a reset it received, or a server to shed a peer it gives up
-// on. The stream is aborted in every case: on a connection that cannot
-// send a reset (a Unix socket, a pipe) AbortReset closes it as Abort does
-// and returns ErrResetUnsupported; on a stream whose connection is already
-// closed it returns ErrClosed.
+// It is the close a relay uses to pass on a reset it received, or a server
+// to shed a peer it gives up on. The stream is aborted in every case: on a
+// connection that cannot send a reset (a Unix socket, a pipe) AbortReset
+// closes it as Abort does and returns [ErrResetUnsupported]; on a stream
+// whose connection is already closed it returns [ErrClosed].
 func (s *Stream) AbortReset() error {
 	err := ErrResetUnsupported
 	sock, _ := s.ExtraInfo("socket") // the connection under TLS, if any
@@ -310,11 +311,11 @@ func (s *Stream) AbortReset() error {
 // WaitClosed waits until the stream is closed and its goroutines have
 // finished, after Close or Abort (asyncio's wait_closed). It returns the
 // error that broke the connection before the close completed, as asyncio's
-// wait_closed raises the exception the connection was lost with: a reset
-// the reader met, or a write that failed (queued data then went unsent),
-// whether or not anything was queued. It returns nil if the connection ended
-// cleanly or was aborted; the end of the peer's sending (io.EOF, or a TLS
-// stream cut short) is not an error here. If ctx is done first it returns
+// wait_closed raises the exception the connection was lost with: a reset the
+// reader met, or a write that failed (queued data then went unsent), whether
+// or not anything was queued. It returns nil if the connection ended cleanly
+// or was aborted; the end of the peer's sending ([io.EOF], or a TLS stream
+// cut short) is not an error here. If ctx is done first it returns
 // ctx.Err(), and the stream stays as it is (Abort ends it).
 func (s *Stream) WaitClosed(ctx context.Context) error {
 	if err := s.pumps.Wait(ctx); err != nil {
@@ -443,9 +444,9 @@ func (s *Stream) Drain(ctx context.Context) error { return s.w.Drain(ctx) }
 // [Writer.WriteEOF].
 func (s *Stream) WriteEOF() error { return s.w.WriteEOF() }
 
-// CloseWrite half-closes the stream, as WriteEOF. See [Writer.CloseWrite].
-// It makes a *Stream an interface{ CloseWrite() error }, as *net.TCPConn
-// and *tls.Conn are.
+// CloseWrite half-closes the stream, as [Stream.WriteEOF]. See
+// [Writer.CloseWrite]. It makes a [*Stream] an
+// interface{ CloseWrite() error }, as [*net.TCPConn] and [*tls.Conn] are.
 func (s *Stream) CloseWrite() error { return s.w.WriteEOF() }
 
 // ReadFrom writes what it reads from src to the stream until src's EOF;
@@ -460,24 +461,24 @@ func (s *Stream) TryWrite(p []byte) (ok bool, err error) { return s.w.TryWrite(p
 // [Writer.WriteBufferLimits].
 func (s *Stream) WriteBufferLimits() (high, low int) { return s.w.WriteBufferLimits() }
 
-// CanWriteEOF reports whether WriteEOF can half-close the connection. See
-// [Writer.CanWriteEOF].
+// CanWriteEOF reports whether [Stream.WriteEOF] can half-close the
+// connection. See [Writer.CanWriteEOF].
 func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }
 
 // IsClosing reports whether the stream is closed or being closed. See
 // [Writer.IsClosing].
 func (s *Stream) IsClosing() bool { return s.w.IsClosing() }
 
-// ChunkChan returns a Receiver delivering the stream's data in chunks. See
+// ChunkChan returns a [Receiver] delivering the stream's data in chunks. See
 // [Reader.ChunkChan].
 func (s *Stream) ChunkChan(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// Chunks returns a Receiver delivering the stream's data in chunks.
+// Chunks returns a [Receiver] delivering the stream's data in chunks.
 //
 // Deprecated: use [Stream.ChunkChan].
 func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// LineChan returns a Receiver delivering the data line by line. See
+// LineChan returns a [Receiver] delivering the data line by line. See
 // [Reader.LineChan].
 func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(ctx) }
 
