@@ -30,11 +30,10 @@ func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
 
 // smallChunkSize is the size of the buffers the read pump uses when the
-// reader's limit is below chunkSize: two of them make the limit, which
-// keeps what a stream holds for a reader that is not reading near
-// 2 × limit. From the default limit up a read takes 64 KiB, as a 64 KiB
-// bufio.Reader does: a flow of data costs half the read(2) calls that
-// 32 KiB would.
+// reader's limit is below chunkSize: two of them make the limit, which keeps
+// what a stream holds for a reader that is not reading near 2 × limit. From
+// the default limit up a read takes 64 KiB, as a 64 KiB bufio.Reader does: a
+// flow of data costs half the read(2) calls that 32 KiB would.
 const smallChunkSize = 32 * 1024
 
 // readChunkSize returns the size of the read pump's buffers for a reader

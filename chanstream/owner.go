@@ -33,9 +33,9 @@ func (st ownerState) String() string {
 }
 
 // A sockOwner records who reads a stream's socket, guarded by the Stream's
-// mu. At most one party reads the
-// socket at a time; the state says which, and these are its transitions,
-// each made by one Stream method (all in this file):
+// mu. At most one party reads the socket at a time; the state says which,
+// and these are its transitions, each made by one Stream method (all in this
+// file):
 //
 //	from      to        by           when
 //	nobody    inline    takeSocket   a read call must wait for data
@@ -325,8 +325,8 @@ func (s *Stream) stopReading() {
 }
 
 // watchFired starts the pump over a socket nobody has read for watchDelay,
-// and gives the socket of a pump that has had nothing to
-// read for as long to the read call waiting for it.
+// and gives the socket of a pump that has had nothing to read for as long to
+// the read call waiting for it.
 func (s *Stream) watchFired() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
