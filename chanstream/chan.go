@@ -9,11 +9,11 @@ import (
 	"github.com/chanstream/chanstream/internal/group"
 )
 
-// Receiver delivers a Reader's data on a channel, so that it can be
+// Receiver delivers a [Reader]'s data on a channel, so that it can be
 // received in a select next to other channels: tickers, other streams,
 // ctx.Done(). C delivers the buffered bytes first, then the data as it
 // arrives, and is closed at the end of the stream, on an error, when ctx is
-// done or when Stop is called; Err then tells why.
+// done or when Stop is called; [Receiver.Err] then tells why.
 //
 // C is buffered: the Receiver reads ahead of the consumer by up to cap(C)
 // values, 16 lines or 2 chunks, so that a consumer takes many values per
@@ -90,22 +90,22 @@ func (r *Reader) helperGroup() *receivers {
 	return r.helpers.Load()
 }
 
-// ChunkChan returns a Receiver delivering the data in pieces of at most
-// 64 KiB, as ReadChunk returns them.
+// ChunkChan returns a [Receiver] delivering the data in pieces of at most 64
+// KiB, as [Reader.ReadChunk] returns them.
 func (r *Reader) ChunkChan(ctx context.Context) *Receiver {
 	return r.startReceiver(ctx, chunkChanBuffer, func(ctx context.Context) ([]byte, error) {
 		return r.readChunk(ctx, chunkSize)
 	})
 }
 
-// Chunks is ChunkChan.
+// Chunks is [Reader.ChunkChan].
 //
 // Deprecated: use [Reader.ChunkChan].
 func (r *Reader) Chunks(ctx context.Context) *Receiver { return r.ChunkChan(ctx) }
 
-// LineChan returns a Receiver delivering the data line by line, as ReadLine
-// returns them. It stops at the first error, including a line over the
-// limit; the lines before it are in C.
+// LineChan returns a [Receiver] delivering the data line by line, as
+// [Reader.ReadLine] returns them. It stops at the first error, including a
+// line over the limit; the lines before it are in C.
 func (r *Reader) LineChan(ctx context.Context) *Receiver {
 	return r.startReceiver(ctx, lineChanBuffer, r.readLine)
 }
@@ -308,7 +308,7 @@ func (r *Reader) unreadAll(back [][]byte) {
 	}
 }
 
-// Err returns why C was closed: io.EOF at the end of the stream, the error
+// Err returns why C was closed: [io.EOF] at the end of the stream, the error
 // that ended it, the ctx's error, or nil after Stop. It returns nil while C
 // is open.
 func (rc *Receiver) Err() error {
@@ -323,12 +323,12 @@ func (rc *Receiver) Err() error {
 	}
 }
 
-// Stop stops the Receiver and waits for its goroutine to finish. What C
+// Stop stops the [Receiver] and waits for its goroutine to finish. What C
 // still holds and a value that was read but not put in C go back to the
-// reader, in order, for the next read to return; C is then closed and
-// empty. It may be called more than once, and after C was closed (by the
-// end of the stream or an error): it then gives back what C still holds,
-// if anything, waiting for a read call under way on the reader to finish.
+// reader, in order, for the next read to return; C is then closed and empty.
+// It may be called more than once, and after C was closed (by the end of the
+// stream or an error): it then gives back what C still holds, if anything,
+// waiting for a read call under way on the reader to finish.
 func (rc *Receiver) Stop() {
 	rc.stopOnce.Do(func() {
 		select {

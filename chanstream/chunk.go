@@ -30,11 +30,10 @@ func (c *chunk) room() int       { return len(c.buf) - c.w }
 func (c *chunk) append(p []byte) { c.w += copy(c.buf[c.w:], p) }
 
 // smallChunkSize is the size of the buffers the read pump uses when the
-// reader's limit is below chunkSize: two of them make the limit, which
-// keeps what a stream holds for a reader that is not reading near
-// 2 × limit. From the default limit up a read takes 64 KiB, as a 64 KiB
-// bufio.Reader does: a flow of data costs half the read(2) calls that
-// 32 KiB would (bench/: bulk, lines and frames 2–10% faster).
+// reader's limit is below chunkSize: two of them make the limit, which keeps
+// what a stream holds for a reader that is not reading near 2 × limit. From
+// the default limit up a read takes 64 KiB, as a 64 KiB bufio.Reader does: a
+// flow of data costs half the read(2) calls that 32 KiB would.
 const smallChunkSize = 32 * 1024
 
 // readChunkSize returns the size of the read pump's buffers for a reader
@@ -55,7 +54,7 @@ const recordChunkSize = 16*1024 + 512
 // slots that a goroutine can fill without a call deeper than a
 // compare-and-swap. A read of a socket that finds nothing to read puts its
 // buffer there before it waits, from within the RawConn's callback, where
-// every byte of stack counts (see readpump.go); the next get takes it back.
+// every byte of stack counts; the next get takes it back.
 type chunkPool struct {
 	size  int
 	pool  sync.Pool

@@ -7,7 +7,7 @@ import (
 	"github.com/chanstream/chanstream/internal/opt"
 )
 
-// DefaultLimit is the default buffer limit of a Reader, as asyncio's
+// DefaultLimit is the default buffer limit of a [Reader], as asyncio's
 // streams._DEFAULT_LIMIT: the longest line or separated record ReadLine and
 // ReadUntil return, and half of what the read pump buffers for a reader that
 // does not read.
@@ -19,13 +19,13 @@ const (
 	DefaultWriteLow  = DefaultWriteHigh / 4
 )
 
-// Option configures a Reader, Writer or Stream. It is also the option type
-// of dial, listener and tlsupgrade (their Option is this type), so stream
-// options such as WithLimit may be passed wherever streams are made, next to
-// that package's own options. Options are checked where they are used, not
-// where they are made: a function given an option of another package fails
-// with an error that names both, such as "listener.WithBacklog is not an
-// option of Dial". The zero Option does nothing.
+// Option configures a [Reader], [Writer] or [Stream]. It is also the option
+// type of dial, listener and tlsupgrade (their Option is this type), so
+// stream options such as [WithLimit] may be passed wherever streams are
+// made, next to that package's own options. Options are checked where they
+// are used, not where they are made: a function given an option of another
+// package fails with an error that names both, such as "listener.WithBacklog
+// is not an option of Dial". The zero Option does nothing.
 type Option struct {
 	o *opt.Option
 }
@@ -47,10 +47,10 @@ func init() {
 }
 
 // WithLimit sets the buffer limit (asyncio's limit=): ReadLine and ReadUntil
-// fail with an error matching ErrLimitOverrun when a record is longer, and
+// fail with an error matching [ErrLimitOverrun] when a record is longer, and
 // the read pump stops reading from the connection once about twice this many
 // bytes are waiting to be read. n must be positive. The default is
-// DefaultLimit.
+// [DefaultLimit].
 func WithLimit(n int) Option {
 	return Option{opt.New(fmt.Sprintf("chanstream.WithLimit(%d)", n), opt.Stream, func(s *opt.Settings) {
 		s.Limit, s.LimitSet = n, true
@@ -61,8 +61,8 @@ func WithLimit(n int) Option {
 // transport.set_write_buffer_limits): Write blocks while high or more bytes
 // are queued but unsent, and Drain waits until no more than low are. They
 // must satisfy high >= low >= 0; high == 0 makes every Write wait until the
-// data queued before it has been sent. The defaults are DefaultWriteHigh and
-// DefaultWriteLow.
+// data queued before it has been sent. The defaults are [DefaultWriteHigh]
+// and [DefaultWriteLow].
 func WithWriteBufferLimits(high, low int) Option {
 	return Option{opt.New(fmt.Sprintf("chanstream.WithWriteBufferLimits(%d, %d)", high, low), opt.Stream, func(s *opt.Settings) {
 		s.WriteHigh, s.WriteLow, s.WriteLimitsSet = high, low, true
@@ -108,9 +108,9 @@ func configFromSettings(s opt.Settings) (config, error) {
 	return c, nil
 }
 
-// CheckOptions reports whether opts are valid for NewStream and NewReader,
-// with the error they would panic with. dial and listener call it so that
-// they can return the error instead.
+// CheckOptions reports whether opts are valid for [NewStream] and
+// [NewReader], with the error they would panic with. dial and listener call
+// it so that they can return the error instead.
 func CheckOptions(opts ...Option) error {
 	_, err := newConfig("NewStream", opts)
 	return err

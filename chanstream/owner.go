@@ -32,10 +32,10 @@ func (st ownerState) String() string {
 	return fmt.Sprintf("ownerState(%d)", uint8(st))
 }
 
-// A sockOwner records who reads a stream's socket (see readpump.go for how a
-// socket is read), guarded by the Stream's mu. At most one party reads the
-// socket at a time; the state says which, and these are its transitions,
-// each made by one Stream method (all in this file):
+// A sockOwner records who reads a stream's socket, guarded by the Stream's
+// mu. At most one party reads the socket at a time; the state says which,
+// and these are its transitions, each made by one Stream method (all in this
+// file):
 //
 //	from      to        by           when
 //	nobody    inline    takeSocket   a read call must wait for data
@@ -77,7 +77,7 @@ func (st ownerState) String() string {
 // made with the same ctx), its read deadline passes, the reader is closed or
 // the stream is ended by FeedEOF or FeedError.
 type sockOwner struct {
-	watched atomic.Bool // in its watch list (watch.go); the list's mu writes it
+	watched atomic.Bool // in its watchList; the list's mu writes it
 	state   ownerState
 	flags   ownerFlags
 
@@ -324,9 +324,9 @@ func (s *Stream) stopReading() {
 	s.stopCtxWatchLocked()
 }
 
-// watchFired starts the pump over a socket nobody has read for watchDelay
-// (see watch.go), and gives the socket of a pump that has had nothing to
-// read for as long to the read call waiting for it.
+// watchFired starts the pump over a socket nobody has read for watchDelay,
+// and gives the socket of a pump that has had nothing to read for as long to
+// the read call waiting for it.
 func (s *Stream) watchFired() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

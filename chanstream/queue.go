@@ -14,10 +14,10 @@ import (
 
 // chunkQueue is how many chunks may wait in a Reader's chunk channel. For a
 // connection's reader the bytes waiting there stay near the limit (with the
-// default limit, one chunk of 64 KiB), and the Reader itself holds at most about
-// another limit while it looks for a separator. A standalone Reader is fed
-// by its owner, who already holds the data: it may queue more before Feed
-// blocks.
+// default limit, one chunk of 64 KiB), and the Reader itself holds at most
+// about another limit while it looks for a separator. A standalone Reader is
+// fed by its owner, who already holds the data: it may queue more before
+// Feed blocks.
 func chunkQueue(limit int, fedByConn bool) int {
 	if !fedByConn {
 		return maxChunkQueue
@@ -56,9 +56,10 @@ func (r *Reader) makeChunks() {
 // Feed hands a copy of p to the reader (asyncio's feed_data); it does not
 // retain p. It blocks while the reader's chunk channel is full, and returns
 // ctx.Err() if ctx is done first, in which case nothing of p was fed: a Feed
-// is all or nothing. Feed after FeedEOF or FeedError returns ErrFeedAfterEOF
-// and on the Reader of a Stream ErrFeedConnected. Small pieces fed in a row
-// share one chunk, so feeding byte by byte does not fill the channel.
+// is all or nothing. Feed after [Reader.FeedEOF] or [Reader.FeedError]
+// returns [ErrFeedAfterEOF] and on the [Reader] of a [Stream]
+// [ErrFeedConnected]. Small pieces fed in a row share one chunk, so feeding
+// byte by byte does not fill the channel.
 func (r *Reader) Feed(ctx context.Context, p []byte) error {
 	if r.fedByConn {
 		return ErrFeedConnected
@@ -92,12 +93,12 @@ func (r *Reader) Feed(ctx context.Context, p []byte) error {
 
 // FeedEOF marks the end of the data (asyncio's feed_eof). Reads return the
 // buffered bytes, then report EOF. It never blocks; after the first FeedEOF
-// or FeedError it does nothing.
+// or [Reader.FeedError] it does nothing.
 func (r *Reader) FeedEOF() { r.finish(io.EOF) }
 
 // FeedError ends the data with err (asyncio's set_exception): reads return
-// the buffered bytes first, then err (FeedError(nil) is FeedEOF). It never
-// blocks; after the first FeedEOF or FeedError it does nothing.
+// the buffered bytes first, then err (FeedError(nil) is [Reader.FeedEOF]).
+// It never blocks; after the first FeedEOF or FeedError it does nothing.
 func (r *Reader) FeedError(err error) {
 	if err == nil {
 		err = io.EOF

@@ -13,9 +13,10 @@ import (
 // written through the net.Conn, by the pumps. An attachment is a socket:
 // rc is nil when its conn is not one.
 //
-// Only some platforms read sockets thus (rawconn_poll.go); elsewhere, and
-// in a build with the chanstream_nopoll tag, no connection is a socket
-// (rawconn_nopoll.go), and the pumps read and write every connection.
+// Only the platforms whose runtime polls sockets (Linux, macOS and the
+// BSDs) read sockets thus; elsewhere, and in a build with the
+// chanstream_nopoll tag, no connection is a socket, and the pumps read and
+// write every connection.
 type socket struct {
 	conn net.Conn
 	rc   syscall.RawConn

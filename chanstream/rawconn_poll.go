@@ -66,12 +66,12 @@ func (k *socket) opError(op string, errno, rawErr error) error {
 //
 // fn makes the system call itself (sysRead), with nothing deeper than a
 // compare-and-swap in between: a read call that waits runs it on its own
-// goroutine's stack, which a deep call would grow for good (see "Stacks" at
-// the top of readpump.go). fn is the one loop that reads a socket: the
-// pump's reads, a read call's and AtEOF's poll all go through it.
+// goroutine's stack, which a deep call would grow for good. fn is the one
+// loop that reads a socket: the pump's reads, a read call's and AtEOF's
+// poll all go through it.
 //
-// The socket it reads is its caller's to pass (the attachment holds both):
-// a pointer of its own would be 8 bytes more per connection.
+// The socket it reads is its caller's to pass (the attachment holds both),
+// so that sockRead holds no pointer to it.
 type sockRead struct {
 	pool  *chunkPool
 	fn    func(fd uintptr) bool

@@ -20,22 +20,23 @@ import (
 // reader's close and its deadline.
 //
 // Read methods may be called from several goroutines: calls are serialised,
-// so each gets a whole result (a whole line, a whole ReadExactly), and a call
-// waiting its turn still gives up on its ctx. A ctx that is done makes any
-// read return ctx.Err() without consuming anything, so the next read sees
-// every byte; the same holds for an expired read deadline
-// (os.ErrDeadlineExceeded).
+// so each gets a whole result (a whole line, a whole [Reader.ReadExactly]),
+// and a call waiting its turn still gives up on its ctx. A ctx that is done
+// makes any read return ctx.Err() without consuming anything, so the next
+// read sees every byte; the same holds for an expired read deadline
+// ([os.ErrDeadlineExceeded]).
 //
 // When the stream ends with an error rather than EOF (a reset connection, or
-// FeedError), every buffered byte is returned first, by the rules asyncio
-// applies at EOF (ReadLine returns a last partial line, ReadUntil and
-// ReadExactly an *IncompleteReadError carrying the bytes); only then do
-// reads return the error. asyncio raises it before returning buffered data.
+// [Reader.FeedError]), every buffered byte is returned first, by the rules
+// asyncio applies at EOF ([Reader.ReadLine] returns a last partial line,
+// [Reader.ReadUntil] and ReadExactly an [*IncompleteReadError] carrying the
+// bytes); only then do reads return the error. asyncio raises it before
+// returning buffered data.
 //
-// Slices returned by ReadLine, ReadUntil, ReadExactly and ReadChunk belong to
-// the caller and stay valid; they may share memory with the buffer they were
-// read into (one buffer serves many lines), so keeping a small slice keeps
-// its buffer (up to 64 KiB) alive. Copy it to keep it for long.
+// Slices returned by ReadLine, ReadUntil, ReadExactly and [Reader.ReadChunk]
+// belong to the caller and stay valid; they may share memory with the buffer
+// they were read into (one buffer serves many lines), so keeping a small
+// slice keeps its buffer (up to 64 KiB) alive. Copy it to keep it for long.
 type Reader struct {
 	limit int
 
@@ -63,7 +64,7 @@ type Reader struct {
 
 	helpers atomic.Pointer[receivers] // goroutines behind ChunkChan and LineChan; made by the first
 
-	src source // what a read call with nothing buffered waits on: its Stream (owner.go); nil for NewReader
+	src source // what a read call with nothing buffered waits on: its Stream; nil for NewReader
 
 	waitHook func() // tests: runs just before a read blocks for data
 }
@@ -84,9 +85,9 @@ func init() {
 	hooks.WatchCtx = func(stream any, ctx context.Context) { stream.(*Stream).watchCtx(ctx) }
 }
 
-// NewReader returns a standalone Reader fed by hand with Feed, FeedEOF and
+// NewReader returns a standalone [Reader] fed by hand with Feed, FeedEOF and
 // FeedError, as asyncio's StreamReader() with feed_data and feed_eof. It
-// panics if an option is invalid (for example WithLimit(0)); CheckOptions
+// panics if an option is invalid (for example WithLimit(0)); [CheckOptions]
 // reports the same error.
 func NewReader(opts ...Option) *Reader {
 	return newReader(mustConfig("NewReader", opts), false)
@@ -347,12 +348,12 @@ func sortSeps(seps [][]byte, scratch *[4][]byte) ([][]byte, error) {
 // it returns the shortest data that ends in any of them, as Python 3.13.
 //
 // If the separator is not found within the reader's limit, it returns a
-// *LimitOverrunError and the data stays buffered: Consumed bytes can be
-// skipped with Discard, or DiscardUntil can skip through the next separator.
-// If the stream ends first, it returns an *IncompleteReadError with
-// Expected == -1 whose Partial holds all the buffered data, which is consumed.
-// An empty separator is an error (ErrEmptySeparator). On a done ctx or a
-// passed deadline nothing is consumed.
+// [*LimitOverrunError] and the data stays buffered: Consumed bytes can be
+// skipped with Discard, or [Reader.DiscardUntil] can skip through the next
+// separator. If the stream ends first, it returns an [*IncompleteReadError]
+// with Expected == -1 whose Partial holds all the buffered data, which is
+// consumed. An empty separator is an error ([ErrEmptySeparator]). On a done
+// ctx or a passed deadline nothing is consumed.
 func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
 	var scratch [4][]byte
 	sorted, err := sortSeps(seps, &scratch)
@@ -381,11 +382,11 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 
 // ReadLine reads one line, "\n" included (asyncio's readline). At the end of
 // the stream it returns the last, unterminated line with a nil error, then
-// an empty slice and io.EOF.
+// an empty slice and [io.EOF].
 //
 // A line longer than the limit (not counting "\n") gives a
-// *LimitOverrunError, after discarding as asyncio does: through the "\n" if
-// it was found, else everything buffered. Its Consumed is the number of
+// [*LimitOverrunError], after discarding as asyncio does: through the "\n"
+// if it was found, else everything buffered. Its Consumed is the number of
 // bytes discarded. As with asyncio, the rest of a line that had not all
 // arrived is then read as a line of its own (how much of it depends on what
 // was buffered when the limit was hit); to skip it reliably, call
@@ -409,8 +410,7 @@ func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
 		return line, nil
 	}
 	// readUntil, with the wait here rather than in a call below: a handler
-	// waiting for a line keeps its goroutine's stack small (see
-	// readpump.go).
+	// waiting for a line keeps its goroutine's stack small.
 	r.drain()
 	offset := 0
 	for {
@@ -453,10 +453,11 @@ func (r *Reader) lineEnd(err error) ([]byte, error) {
 }
 
 // ReadExactly reads exactly n bytes (asyncio's readexactly). A negative n is
-// an error (ErrNegativeCount); n == 0 returns an empty slice at once. If the
-// stream ends first, it returns an *IncompleteReadError{Partial, Expected: n}
-// with the bytes there were, which are consumed. n is not limited by the
-// reader's limit. On a done ctx or a passed deadline nothing is consumed.
+// an error ([ErrNegativeCount]); n == 0 returns an empty slice at once. If
+// the stream ends first, it returns an *IncompleteReadError{Partial,
+// Expected: n} with the bytes there were, which are consumed. n is not
+// limited by the reader's limit. On a done ctx or a passed deadline nothing
+// is consumed.
 func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, ErrNegativeCount
@@ -486,7 +487,7 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 // ReadChunk reads up to n bytes (asyncio's read(n)). For n > 0 it returns as
 // soon as at least one byte is available, with as many as are (at most n);
 // at the end of the stream with nothing buffered it returns an empty slice
-// and io.EOF (or the error that ended the stream). n == 0 returns an empty
+// and [io.EOF] (or the error that ended the stream). n == 0 returns an empty
 // slice at once. n < 0 reads until EOF and returns everything with a nil
 // error; if the stream ends with an error instead, it returns everything
 // with that error.
@@ -562,9 +563,9 @@ func (r *Reader) await(ctx context.Context) error {
 	return nil
 }
 
-// Read reads up to len(p) bytes into p: the Reader is an io.Reader. It waits
-// for at least one byte, with no ctx but the reader's read deadline, and
-// returns io.EOF at the end of the stream.
+// Read reads up to len(p) bytes into p: the [Reader] is an [io.Reader]. It
+// waits for at least one byte, with no ctx but the reader's read deadline,
+// and returns [io.EOF] at the end of the stream.
 func (r *Reader) Read(p []byte) (int, error) {
 	return r.ReadContext(context.Background(), p)
 }
@@ -596,10 +597,10 @@ func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
 	return r.copyOut(p), nil
 }
 
-// Discard skips the next n bytes without returning them, waiting for them
-// as needed; the memory it holds stays within one chunk whatever n is. It
+// Discard skips the next n bytes without returning them, waiting for them as
+// needed; the memory it holds stays within one chunk whatever n is. It
 // returns how many bytes it skipped, which is fewer than n only with an
-// error: io.EOF at the end of the stream, ctx.Err(), and so on.
+// error: [io.EOF] at the end of the stream, ctx.Err(), and so on.
 func (r *Reader) Discard(ctx context.Context, n int) (int, error) {
 	if n < 0 {
 		return 0, ErrNegativeCount
@@ -625,11 +626,12 @@ func (r *Reader) Discard(ctx context.Context, n int) (int, error) {
 	}
 }
 
-// DiscardUntil skips data through the next separator (as ReadUntil would
-// return it, but with no limit and without holding the data), and returns
-// how many bytes it skipped, separator included. It is how a caller
-// resynchronises after a *LimitOverrunError. If the stream ends first, it
-// skips everything and returns io.EOF (or the error that ended the stream).
+// DiscardUntil skips data through the next separator (as [Reader.ReadUntil]
+// would return it, but with no limit and without holding the data), and
+// returns how many bytes it skipped, separator included. It is how a caller
+// resynchronises after a [*LimitOverrunError]. If the stream ends first, it
+// skips everything and returns [io.EOF] (or the error that ended the
+// stream).
 func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) {
 	var scratch [4][]byte
 	sorted, err := sortSeps(seps, &scratch)
@@ -712,10 +714,10 @@ func (r *Reader) Lines(ctx context.Context) iter.Seq2[[]byte, error] {
 	}
 }
 
-// SetReadDeadline sets the deadline for read calls, with net.Conn's
+// SetReadDeadline sets the deadline for read calls, with [net.Conn]'s
 // semantics: once it passes, pending and future reads fail with an error
-// matching os.ErrDeadlineExceeded, consuming nothing; a new deadline in the
-// future (or the zero time, none) makes reads work again.
+// matching [os.ErrDeadlineExceeded], consuming nothing; a new deadline in
+// the future (or the zero time, none) makes reads work again.
 func (r *Reader) SetReadDeadline(t time.Time) error {
 	r.deadline.set(t, r.src)
 	return nil

@@ -16,7 +16,7 @@ import (
 // waits on that channel.
 //
 // A socket (TCP, Unix, where sockets are polled: see socket) is read by
-// one party at a time, which the stream's sockOwner (owner.go) records, with
+// one party at a time, which the stream's sockOwner records, with
 // the table of who may take it from whom; the pump does not run while it
 // need not:
 //
@@ -28,9 +28,9 @@ import (
 //     no hand-off between goroutines. The call gives the socket up once it
 //     has read.
 //   - When nobody has read the socket for watchDelay (the reader is busy
-//     elsewhere, or there is none), the watch (watch.go) starts the pump,
-//     so that data is taken in, the end of the stream and errors are seen,
-//     and Stats move as they always have.
+//     elsewhere, or there is none), the watch starts the pump, so that data
+//     is taken in, the end of the stream and errors are seen, and Stats
+//     move.
 //   - A read call whose read was large (a quarter of its buffer or more)
 //     starts the pump as it returns: a flow of data is read ahead, on
 //     another core, while the caller deals with what it got.
@@ -48,18 +48,13 @@ import (
 // every connection where sockets are not polled) are read by a pump that
 // runs from start to end, blocked in the connection's Read.
 //
-// Stacks. A read call that waits keeps its goroutine's stack, and that
-// stack is most of what an idle connection costs. A goroutine starts with
-// 2 KiB; one whose calls ever went deeper keeps a larger stack while it
-// waits (the runtime halves a waiting goroutine's stack only when a quarter
-// of it would do). So what runs under a read call's wait is kept shallow:
-// readLine waits itself rather than from within readUntil; sockRead.read
-// calls RawConn.Read itself; and sockRead's fn makes its system call with
-// nothing deeper in between (RawSyscall on Linux), and takes its buffer from
-// a spare slot rather than from sync.Pool's slow path or the allocator,
-// whose slow paths run deep. docs/internals.md has the budget.
-// listener makes the stream before the handler's goroutine starts, for the
-// same reason.
+// Stacks. What runs under a read call's wait is kept shallow, so that a
+// waiting goroutine keeps the stack it started with: readLine waits itself
+// rather than from within readUntil; sockRead.read calls RawConn.Read
+// itself; and sockRead's fn makes its system call with nothing deeper in
+// between and takes its buffer from a spare slot, not from sync.Pool's slow
+// path or the allocator. docs/internals.md ("The memory of an idle
+// connection") says why and how it is checked.
 
 // watchDelay is how long a socket may go unread before the pump starts.
 var watchDelay = 10 * time.Millisecond

@@ -20,9 +20,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Tests of how a stream reads and writes a socket (readpump.go, watch.go,
-// rawconn.go and Writer.writeDirect): read calls that read the socket
-// themselves, the pump the watch starts and that gives the socket back,
+// Tests of how a stream reads and writes a socket (the read pump, the
+// watch, sockRead and Writer.writeDirectLocked): read calls that read the
+// socket themselves, the pump the watch starts and that gives the socket back,
 // writes that go to the socket at once, and connections that are not
 // sockets.
 
@@ -87,7 +87,7 @@ func TestSocket_PumpTakesDataInWhileNobodyReads(t *testing.T) {
 	ctx := testCtx(t)
 	s, peer := streamPair(t)
 	// Nobody reads: the watch starts the pump, which takes the data in,
-	// so Stats move as they always have.
+	// so Stats move.
 	if _, err := peer.Write([]byte("one\ntwo\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -19,19 +19,20 @@ import (
 
 // Stream is one connection with asyncio's stream API: the (reader, writer)
 // pair of open_connection and start_server in one value. A read pump
-// goroutine moves the connection's bytes into the Reader's bounded chunk
-// channel, and a write pump sends what the Writer queues; each runs only
+// goroutine moves the connection's bytes into the [Reader]'s bounded chunk
+// channel, and a write pump sends what the [Writer] queues; each runs only
 // while there is work for it. Reader and Writer return the two halves, so
 // that one goroutine can read while another writes.
 //
 // Every Reader and Writer method is on the Stream too, forwarding to its
 // half, except two: Buffered, which both halves have with different
-// meanings (use s.Reader().Buffered() or s.Writer().Buffered(), or Stats,
-// which has both), and Feed, since a stream's connection feeds its reader.
-// Stats, Close, Abort and WaitClosed act on the whole stream, whichever
+// meanings (use s.Reader().Buffered() or s.Writer().Buffered(), or
+// [Stream.Stats], which has both), and Feed, since a stream's connection
+// feeds its reader. Stats,
+// Close, Abort and [Stream.WaitClosed] act on the whole stream, whichever
 // half they are called on.
 //
-// A *Stream is a net.Conn. Its deadlines are the stream's own, kept apart
+// A *Stream is a [net.Conn]. Its deadlines are the stream's own, kept apart
 // from the socket's: they act on the channel selects, and a read call
 // waiting on the socket itself is woken through the socket's poller, which
 // consumes nothing; either way an expired deadline loses no data.
@@ -54,7 +55,7 @@ type Stream struct {
 	leftover *chunk         // read by the pump but not handed over when Detach stopped it
 	extra    map[string]any // ExtraInfo given to Attach
 
-	own sockOwner // mu: who reads the socket (owner.go)
+	own sockOwner // mu: who reads the socket
 }
 
 // An attachment is one run of the pumps over one connection. Detach ends it;
@@ -83,7 +84,7 @@ func (a *attachment) init(conn net.Conn, chunkSize int) {
 }
 
 // isSocket reports whether a's connection is read and written through its
-// RawConn (see rawconn.go).
+// RawConn (a socket).
 func (a *attachment) isSocket() bool { return a.rc != nil }
 
 // detachChan returns a channel closed when Detach stops a's pumps.
@@ -102,7 +103,7 @@ func (s *Stream) detachChan(a *attachment) <-chan struct{} {
 var _ net.Conn = (*Stream)(nil)
 
 // NewStream adopts conn: from now on the stream owns it and closes it. It
-// starts the two pumps. It panics if an option is invalid (CheckOptions
+// starts the two pumps. It panics if an option is invalid ([CheckOptions]
 // reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
 	cfg := mustConfig("NewStream", opts)
@@ -116,9 +117,9 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 }
 
 // start runs the stream over conn, with a as the run's attachment: the
-// stream's first, or a new one after Detach. The read pump starts, or on a socket
-// will if no read call comes first (see readpump.go); the write pump will
-// when there is something to send.
+// stream's first, or a new one after Detach. The read pump starts, or on
+// a socket will if no read call comes first; the write pump will when there
+// is something to send.
 func (s *Stream) start(conn net.Conn, a *attachment) {
 	a.init(conn, readChunkSize(s.r.limit))
 	s.w.canWriteEOF.Store(canWriteEOF(conn))
@@ -192,13 +193,14 @@ func (s *Stream) LocalAddr() net.Addr { return s.Conn().LocalAddr() }
 // RemoteAddr returns the address of the peer.
 func (s *Stream) RemoteAddr() net.Addr { return s.Conn().RemoteAddr() }
 
-// ExtraInfo answers asyncio's get_extra_info: "peername" (the RemoteAddr),
-// "sockname" (the LocalAddr) and "socket" (the net.Conn; over TLS the
-// connection under it, as asyncio's is the socket under its SSL layer);
-// over TLS also "ssl_object" (the tls.ConnectionState), "peercert" (the
-// peer's leaf *x509.Certificate, nil if it sent none), "cipher" (a
-// TLSCipher) and, after tlsupgrade, "sslcontext" (the *tls.Config). It
-// reports false for a name it does not know.
+// ExtraInfo answers asyncio's get_extra_info: "peername" (the
+// [Stream.RemoteAddr]), "sockname" (the [Stream.LocalAddr]) and "socket"
+// (the [net.Conn]; over TLS the connection under it, as asyncio's is the
+// socket under its SSL layer); over TLS also "ssl_object" (the
+// [tls.ConnectionState]), "peercert" (the peer's leaf [*x509.Certificate],
+// nil if it sent none), "cipher" (a [TLSCipher]) and, after tlsupgrade,
+// "sslcontext" (the [*tls.Config]). It reports false for a name it does not
+// know.
 func (s *Stream) ExtraInfo(name string) (any, bool) {
 	s.mu.Lock()
 	conn := s.conn
@@ -241,11 +243,11 @@ func (s *Stream) ExtraInfo(name string) (any, bool) {
 	return nil, false
 }
 
-// Close begins a graceful close (asyncio's writer.close): reads fail from now
-// on with ErrClosed, and so do writes, but the data already queued is still
-// sent before the connection is closed. It returns at once, as
-// net.Conn.Close, and a second call does nothing. Use WaitClosed to wait
-// until the data has gone and the connection is closed.
+// Close begins a graceful close (asyncio's writer.close): reads fail from
+// now on with [ErrClosed], and so do writes, but the data already queued is
+// still sent before the connection is closed. It returns at once, as
+// [net.Conn.Close], and a second call does nothing. Use [Stream.WaitClosed]
+// to wait until the data has gone and the connection is closed.
 func (s *Stream) Close() error {
 	s.r.close()
 	s.readerClosed()
@@ -264,9 +266,9 @@ func (s *Stream) detached() bool {
 
 // Abort closes the stream at once (asyncio's transport.abort): queued data
 // is dropped and the connection closed; pending reads and writes fail with
-// ErrClosed. The connection is closed as its Close closes it: on TCP the
-// peer sees an orderly end (a FIN, after what the kernel still had to
-// send), not a reset; use AbortReset to send one.
+// [ErrClosed]. The connection is closed as its Close closes it: on TCP the
+// peer sees an orderly end (a FIN, after what the kernel still had to send),
+// not a reset; use [Stream.AbortReset] to send one.
 func (s *Stream) Abort() {
 	s.r.close()
 	s.readerClosed()
@@ -282,12 +284,11 @@ var ErrResetUnsupported = errors.New("chanstream: the connection cannot be reset
 // AbortReset is Abort with a reset: on TCP (and TLS over TCP) it sets
 // SO_LINGER to 0 before the close, so that the peer sees ECONNRESET rather
 // than an orderly end, and the kernel drops whatever it had still to send.
-// It is the close a relay uses
-// to pass on a reset it received, or a server to shed a peer it gives up
-// on. The stream is aborted in every case: on a connection that cannot
-// send a reset (a Unix socket, a pipe) AbortReset closes it as Abort does
-// and returns ErrResetUnsupported; on a stream whose connection is already
-// closed it returns ErrClosed.
+// It is the close a relay uses to pass on a reset it received, or a server
+// to shed a peer it gives up on. The stream is aborted in every case: on a
+// connection that cannot send a reset (a Unix socket, a pipe) AbortReset
+// closes it as Abort does and returns [ErrResetUnsupported]; on a stream
+// whose connection is already closed it returns [ErrClosed].
 func (s *Stream) AbortReset() error {
 	err := ErrResetUnsupported
 	sock, _ := s.ExtraInfo("socket") // the connection under TLS, if any
@@ -310,11 +311,11 @@ func (s *Stream) AbortReset() error {
 // WaitClosed waits until the stream is closed and its goroutines have
 // finished, after Close or Abort (asyncio's wait_closed). It returns the
 // error that broke the connection before the close completed, as asyncio's
-// wait_closed raises the exception the connection was lost with: a reset
-// the reader met, or a write that failed (queued data then went unsent),
-// whether or not anything was queued. It returns nil if the connection ended
-// cleanly or was aborted; the end of the peer's sending (io.EOF, or a TLS
-// stream cut short) is not an error here. If ctx is done first it returns
+// wait_closed raises the exception the connection was lost with: a reset the
+// reader met, or a write that failed (queued data then went unsent), whether
+// or not anything was queued. It returns nil if the connection ended cleanly
+// or was aborted; the end of the peer's sending ([io.EOF], or a TLS stream
+// cut short) is not an error here. If ctx is done first it returns
 // ctx.Err(), and the stream stays as it is (Abort ends it).
 func (s *Stream) WaitClosed(ctx context.Context) error {
 	if err := s.pumps.Wait(ctx); err != nil {
@@ -328,18 +329,20 @@ func (s *Stream) WaitClosed(ctx context.Context) error {
 	return s.w.closeErr()
 }
 
-// SetDeadline sets the read and write deadlines: see SetReadDeadline and
-// SetWriteDeadline.
+// SetDeadline sets the read and write deadlines. See [Stream.SetReadDeadline]
+// and [Stream.SetWriteDeadline].
 func (s *Stream) SetDeadline(t time.Time) error {
 	s.r.deadline.set(t, s)
 	s.w.deadline.set(t, nil)
 	return nil
 }
 
-// SetReadDeadline sets the deadline for reads: see Reader.SetReadDeadline.
+// SetReadDeadline sets the deadline for read calls. See
+// [Reader.SetReadDeadline].
 func (s *Stream) SetReadDeadline(t time.Time) error { return s.r.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the deadline for writes: see Writer.SetWriteDeadline.
+// SetWriteDeadline sets the deadline for write calls. See
+// [Writer.SetWriteDeadline].
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.w.SetWriteDeadline(t) }
 
 // Stats returns the stream's counters.
@@ -351,124 +354,136 @@ func (s *Stream) Stats() Stats {
 
 // The Reader's methods.
 
-// ReadChunk is Reader.ReadChunk.
+// ReadChunk reads up to n bytes. See [Reader.ReadChunk].
 func (s *Stream) ReadChunk(ctx context.Context, n int) ([]byte, error) { return s.r.ReadChunk(ctx, n) }
 
-// ReadLine is Reader.ReadLine.
+// ReadLine reads one line. See [Reader.ReadLine].
 func (s *Stream) ReadLine(ctx context.Context) ([]byte, error) { return s.r.ReadLine(ctx) }
 
-// ReadLineView is Reader.ReadLineView.
+// ReadLineView reads one line without copying it. See [Reader.ReadLineView].
 func (s *Stream) ReadLineView(ctx context.Context) ([]byte, error) { return s.r.ReadLineView(ctx) }
 
-// ReadExactlyInto is Reader.ReadExactlyInto.
+// ReadExactlyInto reads exactly len(p) bytes into p. See
+// [Reader.ReadExactlyInto].
 func (s *Stream) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	return s.r.ReadExactlyInto(ctx, p)
 }
 
-// WriteTo is Reader.WriteTo: io.Copy(w, s) uses it.
+// WriteTo writes the stream's data to w until EOF; io.Copy(w, s) uses it.
+// See [Reader.WriteTo].
 func (s *Stream) WriteTo(w io.Writer) (int64, error) { return s.r.WriteTo(w) }
 
-// ReadUntil is Reader.ReadUntil.
+// ReadUntil reads data through a separator. See [Reader.ReadUntil].
 func (s *Stream) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) {
 	return s.r.ReadUntil(ctx, seps...)
 }
 
-// ReadExactly is Reader.ReadExactly.
+// ReadExactly reads exactly n bytes. See [Reader.ReadExactly].
 func (s *Stream) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 	return s.r.ReadExactly(ctx, n)
 }
 
-// Read is Reader.Read: the net.Conn Read, bounded by the read deadline.
+// Read reads up to len(p) bytes into p, bounded by the read deadline. See
+// [Reader.Read].
 func (s *Stream) Read(p []byte) (int, error) { return s.r.Read(p) }
 
-// ReadContext is Reader.ReadContext.
+// ReadContext is Read with a ctx. See [Reader.ReadContext].
 func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
 	return s.r.ReadContext(ctx, p)
 }
 
-// Discard is Reader.Discard.
+// Discard skips the next n bytes. See [Reader.Discard].
 func (s *Stream) Discard(ctx context.Context, n int) (int, error) { return s.r.Discard(ctx, n) }
 
-// DiscardUntil is Reader.DiscardUntil.
+// DiscardUntil skips data through the next separator. See
+// [Reader.DiscardUntil].
 func (s *Stream) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) {
 	return s.r.DiscardUntil(ctx, seps...)
 }
 
-// AtEOF is Reader.AtEOF.
+// AtEOF reports whether the stream has reached EOF and every byte has been
+// read. See [Reader.AtEOF].
 func (s *Stream) AtEOF() bool { return s.r.AtEOF() }
 
 // Limit returns the buffer limit set by [WithLimit]. See [Reader.Limit].
 func (s *Stream) Limit() int { return s.r.Limit() }
 
-// Err is Reader.Err.
+// Err returns the error that ended the stream, if any. See [Reader.Err].
 func (s *Stream) Err() error { return s.r.Err() }
 
-// Lines is Reader.Lines.
+// Lines returns an iterator over the lines of the stream. See [Reader.Lines].
 func (s *Stream) Lines(ctx context.Context) iter.Seq2[[]byte, error] { return s.r.Lines(ctx) }
 
-// FeedEOF is Reader.FeedEOF: reads report EOF once the buffered data is
-// read, and the read pump stops reading.
+// FeedEOF marks the end of the data: reads report EOF once the buffered
+// data is read, and the read pump stops reading. See [Reader.FeedEOF].
 func (s *Stream) FeedEOF() { s.r.FeedEOF() }
 
-// FeedError is Reader.FeedError: reads report err once the buffered data is
-// read, and the read pump stops reading.
+// FeedError ends the data with err: reads report err once the buffered
+// data is read, and the read pump stops reading. See [Reader.FeedError].
 func (s *Stream) FeedError(err error) { s.r.FeedError(err) }
 
 // The Writer's methods.
 
-// Write is Writer.Write: the net.Conn Write, bounded by the write deadline.
+// Write queues a copy of p to be sent, bounded by the write deadline. See
+// [Writer.Write].
 func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
 
-// WriteContext is Writer.WriteContext.
+// WriteContext is Write with a ctx. See [Writer.WriteContext].
 func (s *Stream) WriteContext(ctx context.Context, p []byte) (int, error) {
 	return s.w.WriteContext(ctx, p)
 }
 
-// WriteLines is Writer.WriteLines.
+// WriteLines queues every line as one write. See [Writer.WriteLines].
 func (s *Stream) WriteLines(lines ...[]byte) error { return s.w.WriteLines(lines...) }
 
-// Drain is Writer.Drain.
+// Drain waits until the queued bytes are at or below the low watermark. See
+// [Writer.Drain].
 func (s *Stream) Drain(ctx context.Context) error { return s.w.Drain(ctx) }
 
-// WriteEOF is Writer.WriteEOF.
+// WriteEOF closes the write half once the queued data has been sent. See
+// [Writer.WriteEOF].
 func (s *Stream) WriteEOF() error { return s.w.WriteEOF() }
 
-// CloseWrite half-closes the stream, as WriteEOF: see [Writer.CloseWrite].
-// It makes a *Stream an interface{ CloseWrite() error }, as *net.TCPConn
-// and *tls.Conn are.
+// CloseWrite half-closes the stream, as [Stream.WriteEOF]. See
+// [Writer.CloseWrite]. It makes a [*Stream] an
+// interface{ CloseWrite() error }, as [*net.TCPConn] and [*tls.Conn] are.
 func (s *Stream) CloseWrite() error { return s.w.WriteEOF() }
 
-// ReadFrom writes what it reads from src to the stream until src's EOF:
-// see [Writer.ReadFrom]. io.Copy(s, src) uses it.
+// ReadFrom writes what it reads from src to the stream until src's EOF;
+// io.Copy(s, src) uses it. See [Writer.ReadFrom].
 func (s *Stream) ReadFrom(src io.Reader) (int64, error) { return s.w.ReadFrom(src) }
 
-// TryWrite queues p whole or not at all, without blocking: see
+// TryWrite queues p whole or not at all, without blocking. See
 // [Writer.TryWrite].
 func (s *Stream) TryWrite(p []byte) (ok bool, err error) { return s.w.TryWrite(p) }
 
-// WriteBufferLimits returns the write-buffer watermarks: see
+// WriteBufferLimits returns the write-buffer watermarks. See
 // [Writer.WriteBufferLimits].
 func (s *Stream) WriteBufferLimits() (high, low int) { return s.w.WriteBufferLimits() }
 
-// CanWriteEOF is Writer.CanWriteEOF.
+// CanWriteEOF reports whether [Stream.WriteEOF] can half-close the
+// connection. See [Writer.CanWriteEOF].
 func (s *Stream) CanWriteEOF() bool { return s.w.CanWriteEOF() }
 
-// IsClosing is Writer.IsClosing.
+// IsClosing reports whether the stream is closed or being closed. See
+// [Writer.IsClosing].
 func (s *Stream) IsClosing() bool { return s.w.IsClosing() }
 
-// ChunkChan returns a Receiver delivering the stream's data in chunks. See
+// ChunkChan returns a [Receiver] delivering the stream's data in chunks. See
 // [Reader.ChunkChan].
 func (s *Stream) ChunkChan(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// Chunks is ChunkChan.
+// Chunks returns a [Receiver] delivering the stream's data in chunks.
 //
 // Deprecated: use [Stream.ChunkChan].
 func (s *Stream) Chunks(ctx context.Context) *Receiver { return s.r.ChunkChan(ctx) }
 
-// LineChan is Reader.LineChan.
+// LineChan returns a [Receiver] delivering the data line by line. See
+// [Reader.LineChan].
 func (s *Stream) LineChan(ctx context.Context) *Receiver { return s.r.LineChan(ctx) }
 
-// WriteFrom is Writer.WriteFrom.
+// WriteFrom writes every slice received from ch until ch is closed. See
+// [Writer.WriteFrom].
 func (s *Stream) WriteFrom(ctx context.Context, ch <-chan []byte) (int64, error) {
 	return s.w.WriteFrom(ctx, ch)
 }

@@ -34,10 +34,10 @@ var longAgo = time.Unix(1, 0)
 
 // detach stops the stream's pumps without closing the connection and returns
 // the connection together with the bytes the read pump took from it that
-// nobody has read yet, so that a protocol layer (TLS, for
-// tlsupgrade.Client and tlsupgrade.Server, through hooks.Detach) can take
-// over the connection where the stream left it and attach the result. It is
-// asyncio's start_tls's way in.
+// nobody has read yet, so that a protocol layer can take over the
+// connection where the stream left it and attach the result. tlsupgrade's
+// Client and Server reach it through hooks.Detach to put TLS on the
+// connection, as asyncio's start_tls does.
 //
 // detach first waits for its turn as a reader and as a writer (so no read or
 // write call is in progress or can start), then until every queued byte has

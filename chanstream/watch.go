@@ -7,12 +7,12 @@ import (
 	"unsafe"
 )
 
-// The watch: streams whose socket nobody reads (see readpump.go) wait in a
-// list, and a timer starts the pump of those that have waited a whole tick
-// (watchDelay) or more. One timer serves a shard of the streams, and runs
-// only while its list is not empty: arming a timer of each stream's own at
-// every read call would cost more than the read (each new earliest timer
-// wakes the network poller), and a timer's worth of memory.
+// The watch: streams whose socket nobody reads wait in a list, and a timer
+// starts the pump of those that have waited a whole tick (watchDelay) or
+// more. One timer serves a shard of the streams, and runs only while its
+// list is not empty: arming a timer of each stream's own at every read call
+// would cost more than the read (each new earliest timer wakes the network
+// poller), and a timer's worth of memory.
 //
 // A stream waits in the list in arming order, so the streams due form its
 // head. A stream armed during tick t is due once the tick count reaches

@@ -49,15 +49,15 @@ type closeWriter interface{ CloseWrite() error }
 // Writer is the write half of a stream: asyncio's StreamWriter. Write copies
 // the data into a queue and returns; a write pump goroutine, started when
 // there is something to send and gone when the queue is empty, sends
-// everything queued in one writev (net.Buffers) whenever the connection can
-// take it. As asyncio's write, a Write on a TCP or Unix socket with nothing
-// queued that answers a read or follows a Drain (see Write) first tries to
-// send its data at once, and queues only what the socket does not take; the
-// further writes of a burst are queued, so that the pump sends them in one
-// writev where asyncio makes a system call each. Backpressure is by
-// capacity: Write blocks while the queued-but-unsent bytes are at or above
-// the high watermark, and Drain waits until they are at or below the low
-// one.
+// everything queued in one writev ([net.Buffers]) whenever the connection
+// can take it. As asyncio's write, a Write on a TCP or Unix socket with
+// nothing queued that answers a read or follows a Drain (see Write) first
+// tries to send its data at once, and queues only what the socket does not
+// take; the further writes of a burst are queued, so that the pump sends
+// them in one writev where asyncio makes a system call each. Backpressure is
+// by capacity: Write blocks while the queued-but-unsent bytes are at or
+// above the high watermark, and Drain waits until they are at or below the
+// low one.
 //
 // Write methods may be called from several goroutines: each call's data is
 // queued whole, never interleaved with another call's. Drain may be called
@@ -193,13 +193,13 @@ func (w *Writer) answerCloseNotify() {
 // waited for data, or after a Drain that found everything sent, or the
 // stream's first) sends p at once, as far as the socket takes it without
 // blocking, and queues only the rest: a request-response exchange, or a
-// Write + Drain loop, then costs no hand-off to the pump. A large p
-// is queued piece by piece as the pump sends, so the memory held stays near
-// the watermark. It
-// fails with ErrClosed after Close (even for an empty p), ErrWriteAfterEOF
-// after WriteEOF, the connection's error once it broke, and an error
-// matching os.ErrDeadlineExceeded once the write deadline passed; then n is
-// what was queued before. Write(nil) on a working writer does nothing.
+// Write + Drain loop, then costs no hand-off to the pump. A large p is
+// queued piece by piece as the pump sends, so the memory held stays near the
+// watermark. It fails with [ErrClosed] after Close (even for an empty p),
+// [ErrWriteAfterEOF] after [Writer.WriteEOF], the connection's error once it
+// broke, and an error matching [os.ErrDeadlineExceeded] once the write
+// deadline passed; then n is what was queued before. Write(nil) on a working
+// writer does nothing.
 func (w *Writer) Write(p []byte) (int, error) {
 	return w.write(context.Background(), [][]byte{p})
 }
@@ -208,28 +208,28 @@ func (w *Writer) Write(p []byte) (int, error) {
 // the watermark, it returns how much of p it had queued (that part will be
 // sent; the rest was not queued) and ctx.Err(). A ctx that is already done
 // when WriteContext is called queues nothing, even when p would fit: it
-// returns 0 and ctx.Err(), or the writer's own error first (ErrClosed after
-// Close, the connection's error, os.ErrDeadlineExceeded past the write
-// deadline), as Write would. An empty p ignores ctx and reports only the
-// writer's state, as Write(nil) does. To queue a message whole or not at
-// all without blocking, use TryWrite.
+// returns 0 and ctx.Err(), or the writer's own error first ([ErrClosed]
+// after Close, the connection's error, [os.ErrDeadlineExceeded] past the
+// write deadline), as Write would. An empty p ignores ctx and reports only
+// the writer's state, as Write(nil) does. To queue a message whole or not at
+// all without blocking, use [Writer.TryWrite].
 func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
 	return w.write(ctx, [][]byte{p})
 }
 
-// TryWrite queues a copy of p whole, or nothing, without blocking: the
-// write a broadcaster makes to each of many streams so that one slow peer
-// neither holds up the others nor gets a message cut in two. It reports
-// ok when p was queued (on a TCP or Unix socket it may have been sent at
-// once, as by Write). It queues p when nothing is queued yet, whatever
-// len(p), or when the bytes queued would then stay at or below the high
-// watermark (see [Writer.WriteBufferLimits]); otherwise, and while another
-// write call is under way (a Write waiting at the watermark, a
-// [Writer.ReadFrom]), it returns false and a nil error, and the caller may
-// drop p, retry after [Writer.Drain], or close the stream. It fails with
-// ok false and the same errors as Write: ErrClosed after Close (even for
-// an empty p), ErrWriteAfterEOF after WriteEOF, the connection's error once
-// it broke, and an error matching os.ErrDeadlineExceeded once the write
+// TryWrite queues a copy of p whole, or nothing, without blocking: the write
+// a broadcaster makes to each of many streams so that one slow peer neither
+// holds up the others nor gets a message cut in two. It reports ok when p
+// was queued (on a TCP or Unix socket it may have been sent at once, as by
+// Write). It queues p when nothing is queued yet, whatever len(p), or when
+// the bytes queued would then stay at or below the high watermark (see
+// [Writer.WriteBufferLimits]); otherwise, and while another write call is
+// under way (a Write waiting at the watermark, a [Writer.ReadFrom]), it
+// returns false and a nil error, and the caller may drop p, retry after
+// [Writer.Drain], or close the stream. It fails with ok false and the same
+// errors as Write: [ErrClosed] after Close (even for an empty p),
+// [ErrWriteAfterEOF] after [Writer.WriteEOF], the connection's error once it
+// broke, and an error matching [os.ErrDeadlineExceeded] once the write
 // deadline passed. An empty p on a working writer reports true.
 func (w *Writer) TryWrite(p []byte) (ok bool, err error) {
 	w.mu.Lock()
@@ -263,7 +263,7 @@ func (w *Writer) TryWrite(p []byte) (ok bool, err error) {
 }
 
 // WriteBufferLimits returns the write-buffer watermarks, in the order
-// WithWriteBufferLimits takes them: Write blocks while high or more bytes
+// [WithWriteBufferLimits] takes them: Write blocks while high or more bytes
 // are queued but unsent, and Drain waits until no more than low are. It is
 // asyncio's transport.get_write_buffer_limits, which returns them the other
 // way round, as (low, high). They are fixed when the stream is made.
@@ -274,7 +274,7 @@ func (w *Writer) WriteBufferLimits() (high, low int) { return w.high, w.low }
 // below the watermark. It blocks and fails as Write does; when lines over
 // the watermark fail partway (a deadline, Close), what was queued before the
 // failure is still sent, and WriteLines cannot say how much: use Write or
-// WriteContext on the joined lines where that count matters.
+// [Writer.WriteContext] on the joined lines where that count matters.
 func (w *Writer) WriteLines(lines ...[]byte) error {
 	_, err := w.write(context.Background(), lines)
 	return err
@@ -493,9 +493,10 @@ func (w *Writer) kickLocked() {
 
 // Drain waits until the queued-but-unsent bytes are at or below the low
 // watermark (asyncio's drain), returning at once when they already are. It
-// returns the connection's error if it broke, ErrClosed after Close, ctx.Err()
-// if ctx is done first, or an error matching os.ErrDeadlineExceeded when the
-// write deadline passes. Any number of goroutines may call it at once.
+// returns the connection's error if it broke, [ErrClosed] after Close,
+// ctx.Err() if ctx is done first, or an error matching
+// [os.ErrDeadlineExceeded] when the write deadline passes. Any number of
+// goroutines may call it at once.
 func (w *Writer) Drain(ctx context.Context) error {
 	for {
 		w.mu.Lock()
@@ -700,10 +701,10 @@ func (w *Writer) fail(err error) {
 }
 
 // WriteEOF closes the write half of the stream once the data queued before
-// it has been sent (asyncio's write_eof); reading goes on. It returns at once.
-// Later writes fail with ErrWriteAfterEOF. It returns
-// ErrWriteEOFUnsupported when CanWriteEOF is false, and ErrClosed after
-// Close; a second WriteEOF does nothing.
+// it has been sent (asyncio's write_eof); reading goes on. It returns at
+// once. Later writes fail with [ErrWriteAfterEOF]. It returns
+// [ErrWriteEOFUnsupported] when [Writer.CanWriteEOF] is false, and
+// [ErrClosed] after Close; a second WriteEOF does nothing.
 func (w *Writer) WriteEOF() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -726,17 +727,17 @@ func (w *Writer) WriteEOF() error {
 	return nil
 }
 
-// CloseWrite is [Writer.WriteEOF] under the name net.TCPConn and tls.Conn
-// give the half-close, so that code looking for interface{ CloseWrite()
-// error } (io.Copy-based proxies, net/http/httputil.ReverseProxy) finds it.
-// It returns at once; the write half closes once the data queued before it
-// has been sent.
+// CloseWrite is [Writer.WriteEOF] under the name [net.TCPConn] and
+// [tls.Conn] give the half-close, so that code looking for
+// interface{ CloseWrite() error } (io.Copy-based proxies,
+// [net/http/httputil.ReverseProxy]) finds it. It returns at once; the write
+// half closes once the data queued before it has been sent.
 func (w *Writer) CloseWrite() error { return w.WriteEOF() }
 
-// CanWriteEOF reports whether WriteEOF can half-close the connection
-// (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3
-// (where WriteEOF sends close_notify and reading goes on), false for TLS 1.2
-// and for connections without CloseWrite.
+// CanWriteEOF reports whether [Writer.WriteEOF] can half-close the
+// connection (asyncio's can_write_eof): true for TCP and Unix sockets and
+// for TLS 1.3 (where WriteEOF sends close_notify and reading goes on), false
+// for TLS 1.2 and for connections without [Writer.CloseWrite].
 func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF.Load() }
 
 // IsClosing reports whether the stream is closed or being closed (asyncio's
@@ -818,24 +819,24 @@ func (w *Writer) closeErr() error {
 	return w.err
 }
 
-// Close begins a graceful close of the whole stream: see Stream.Close.
+// Close begins a graceful close of the whole stream: see [Stream.Close].
 func (w *Writer) Close() error { return w.s.Close() }
 
-// Abort closes the whole stream at once: see Stream.Abort.
+// Abort closes the whole stream at once: see [Stream.Abort].
 func (w *Writer) Abort() { w.s.Abort() }
 
 // AbortReset closes the whole stream at once with a reset: see
 // [Stream.AbortReset].
 func (w *Writer) AbortReset() error { return w.s.AbortReset() }
 
-// WaitClosed waits until the stream is closed: see Stream.WaitClosed.
+// WaitClosed waits until the stream is closed: see [Stream.WaitClosed].
 func (w *Writer) WaitClosed(ctx context.Context) error { return w.s.WaitClosed(ctx) }
 
-// SetWriteDeadline sets the deadline for write calls (Write, WriteContext,
-// WriteLines, Drain), with net.Conn's semantics: once it passes, pending and
-// future calls fail with an error matching os.ErrDeadlineExceeded; data
-// already queued is still sent. A new deadline in the future, or the zero
-// time, makes writes work again.
+// SetWriteDeadline sets the deadline for write calls (Write,
+// [Writer.WriteContext], [Writer.WriteLines], Drain), with [net.Conn]'s
+// semantics: once it passes, pending and future calls fail with an error
+// matching [os.ErrDeadlineExceeded]; data already queued is still sent. A
+// new deadline in the future, or the zero time, makes writes work again.
 func (w *Writer) SetWriteDeadline(t time.Time) error {
 	w.deadline.set(t, nil)
 	return nil

@@ -13,10 +13,10 @@ import (
 // reader's buffers, valid until the next call on the reader, or are copied
 // into the caller's buffer; the buffers go back to the pool.
 
-// ReadLineView is ReadLine without the allocation: the line it returns is
-// only valid until the next call on the reader (as bufio.Reader.ReadSlice),
-// and must not be modified. Everything else (the limit, EOF, errors) is as
-// ReadLine.
+// ReadLineView is [Reader.ReadLine] without the allocation: the line it
+// returns is only valid until the next call on the reader (as
+// [bufio.Reader.ReadSlice]), and must not be modified. Everything else (the
+// limit, EOF, errors) is as ReadLine.
 func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
 	if r.enter(ctx) {
 		if line := r.viewLine(r.limit); line != nil {
@@ -38,10 +38,10 @@ func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
 	return r.lineEnd(err)
 }
 
-// ReadExactlyInto reads exactly len(p) bytes into p: ReadExactly into the
-// caller's buffer, with no allocation. If the stream ends first, it returns
-// how many bytes it read and an *IncompleteReadError whose Partial is p[:n].
-// On a done ctx or a passed deadline nothing is consumed (n is 0).
+// ReadExactlyInto reads exactly len(p) bytes into p: [Reader.ReadExactly]
+// into the caller's buffer, with no allocation. If the stream ends first, it
+// returns how many bytes it read and an [*IncompleteReadError] whose Partial
+// is p[:n]. On a done ctx or a passed deadline nothing is consumed (n is 0).
 func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	if r.enter(ctx) {
 		if len(p) <= r.buffered {
@@ -71,11 +71,11 @@ func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	return r.copyOut(p), nil
 }
 
-// WriteTo writes the stream's data to w until EOF, with no copy but the
-// one into w: the Reader is an io.WriterTo, so io.Copy(w, r) uses it. It
+// WriteTo writes the stream's data to w until EOF, with no copy but the one
+// into w: the [Reader] is an [io.WriterTo], so io.Copy(w, r) uses it. It
 // returns the number of bytes written and nil at EOF, or the error that
-// ended the stream or w's error. w must not keep the slices it is given
-// (the io.Writer rule): their buffers are reused.
+// ended the stream or w's error. w must not keep the slices it is given (the
+// [io.Writer] rule): their buffers are reused.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	ctx := context.Background()
 	if err := r.begin(ctx); err != nil {
@@ -106,33 +106,33 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // ReadFrom writes what it reads from src to the stream until src's EOF: the
-// Writer is an io.ReaderFrom, so io.Copy(w, src) uses it and needs no buffer
-// of its own. It returns the number of bytes it took from src and wrote or
-// queued, and nil at src's EOF; else the first error: src's, or the
-// writer's as Write reports it (ErrClosed, ErrWriteAfterEOF, the
-// connection's error, an error matching os.ErrDeadlineExceeded once the
-// write deadline passed). Queued bytes are sent after ReadFrom returns, as
-// a Write's are.
+// Writer is an [io.ReaderFrom], so io.Copy(w, src) uses it and needs no
+// buffer of its own. It returns the number of bytes it took from src and
+// wrote or queued, and nil at src's EOF; else the first error: src's, or the
+// writer's as Write reports it ([ErrClosed], [ErrWriteAfterEOF], the
+// connection's error, an error matching [os.ErrDeadlineExceeded] once the
+// write deadline passed). Queued bytes are sent after ReadFrom returns, as a
+// Write's are.
 //
 // ReadFrom is one write call: other write calls wait until it returns, and
-// never interleave with its data; TryWrite returns false meanwhile. On TCP
-// with nothing queued, it writes to the socket itself, as io.Copy into the
-// raw connection would: when src is a connection or file the kernel can
-// read (a *net.TCPConn, *net.UnixConn or *os.File, alone or in an
-// *io.LimitedReader), it hands src to the socket's own ReadFrom, and the
+// never interleave with its data; [Writer.TryWrite] returns false meanwhile.
+// On TCP with nothing queued, it writes to the socket itself, as [io.Copy]
+// into the raw connection would: when src is a connection or file the kernel
+// can read (a [*net.TCPConn], [*net.UnixConn] or [*os.File], alone or in an
+// [*io.LimitedReader]), it hands src to the socket's own ReadFrom, and the
 // kernel moves the bytes (splice, sendfile) without their passing through
 // the process; else they are copied through one pooled buffer with writes
-// that block. Either way Stats counts the bytes as they go, at least every
-// 256 KiB. Otherwise (a Unix socket, TLS, data already queued) it reads
-// src into the writer's queue, blocking, as Write does, while the high
-// watermark is reached.
+// that block. Either way [Writer.Stats] counts the bytes as they go, at
+// least every 256 KiB. Otherwise (a Unix socket, TLS, data already queued)
+// it reads src into the writer's queue, blocking, as Write does, while the
+// high watermark is reached.
 //
-// Close, Abort, WriteEOF and the write deadline end ReadFrom at its next
-// write, with the error a Write would then return (a WriteEOF closes the
-// write half once ReadFrom has returned); not during a src.Read that
-// blocks, which is src's to unblock (close it, or set its read deadline),
-// as with io.Copy. Bytes read from src that such an end kept from being
-// written or queued are lost.
+// Close, Abort, [Writer.WriteEOF] and the write deadline end ReadFrom at its
+// next write, with the error a Write would then return (a WriteEOF closes
+// the write half once ReadFrom has returned); not during a src.Read that
+// blocks, which is src's to unblock (close it, or set its read deadline), as
+// with io.Copy. Bytes read from src that such an end kept from being written
+// or queued are lost.
 func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	ctx := context.Background()
 	if err := w.doneErr(ctx); err != nil {

@@ -18,11 +18,11 @@ import (
 	"github.com/sourcegraph/conc/panics"
 )
 
-// Error is the error of a failed Dial. Op says which step failed: "address"
-// (a malformed address or option), "resolve", "connect" or "tls handshake".
-// It wraps its cause, so errors.Is and errors.As reach the *net.OpError of
-// each connection attempt, context.DeadlineExceeded, or crypto/tls's and
-// crypto/x509's errors.
+// Error is the error of a failed [Dial]. Op says which step failed:
+// "address" (a malformed address or option), "resolve", "connect" or "tls
+// handshake". It wraps its cause, so [errors.Is] and [errors.As] reach the
+// [*net.OpError] of each connection attempt, [context.DeadlineExceeded], or
+// crypto/tls's and crypto/x509's errors.
 //
 // Its message names the network and address once, then the step (but for
 // "address", where the cause says what is wrong), then the cause without
@@ -104,10 +104,9 @@ func (e *Error) Timeout() bool { return e.timeout }
 // and a path for Unix sockets ("@name" is Linux's abstract namespace).
 // Cancelling ctx aborts the connect and the TLS handshake.
 //
-// Options are this package's and chanstream's stream options; see the
-// With functions. Without WithHappyEyeballs, the resolved addresses are
-// tried one after another, as asyncio does; the error then lists every
-// attempt.
+// Options are this package's and chanstream's stream options; see the With
+// functions. Without [WithHappyEyeballs], the resolved addresses are tried
+// one after another, as asyncio does; the error then lists every attempt.
 func Dial(ctx context.Context, network, address string, opts ...Option) (*chanstream.Stream, error) {
 	c, err := newConfig(opts)
 	if err != nil {
@@ -491,8 +490,8 @@ func (c *config) upgrade(ctx context.Context, s *chanstream.Stream, network, add
 // FromConn adopts conn, an established connection (asyncio's sock= for
 // open_connection): the stream owns it from now on and closes it. Only
 // stream options apply; FromConn panics on an invalid or inapplicable option
-// (chanstream.CheckOptions reports the same). To run TLS over an adopted
-// connection, upgrade the stream with tlsupgrade.Client.
+// ([chanstream.CheckOptions] reports the same). To run TLS over an adopted
+// connection, upgrade the stream with [tlsupgrade.Client].
 func FromConn(conn net.Conn, opts ...Option) *chanstream.Stream {
 	if err := checkAdopt("FromConn", opts); err != nil {
 		panic(err)

@@ -13,18 +13,18 @@ import (
 	"github.com/chanstream/chanstream/tlsupgrade"
 )
 
-// Option configures Dial, FromConn, FromFile and Pipe. It is
-// chanstream.Option, so stream options such as chanstream.WithLimit and
-// chanstream.WithWriteBufferLimits are passed here too, next to this
+// Option configures [Dial], [FromConn], [FromFile] and [Pipe]. It is
+// [chanstream.Option], so stream options such as [chanstream.WithLimit] and
+// [chanstream.WithWriteBufferLimits] are passed here too, next to this
 // package's. Only stream options apply to FromConn, FromFile and Pipe.
 type Option = chanstream.Option
 
-// DefaultTLSHandshakeTimeout is tlsupgrade.DefaultTLSHandshakeTimeout.
+// DefaultTLSHandshakeTimeout is [tlsupgrade.DefaultTLSHandshakeTimeout].
 //
 // Deprecated: use tlsupgrade.DefaultTLSHandshakeTimeout.
 const DefaultTLSHandshakeTimeout = tlsupgrade.DefaultTLSHandshakeTimeout
 
-// DefaultTLSShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+// DefaultTLSShutdownTimeout is [chanstream.DefaultTLSShutdownTimeout].
 //
 // Deprecated: use chanstream.DefaultTLSShutdownTimeout.
 const DefaultTLSShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
@@ -51,8 +51,8 @@ func (f Family) String() string {
 	return fmt.Sprintf("Family(%d)", int(f))
 }
 
-// LookupFunc resolves a host name to addresses, as net.Resolver.LookupNetIP
-// with network "ip".
+// LookupFunc resolves a host name to addresses, as
+// [net.Resolver.LookupNetIP] with network "ip".
 type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
 // settings are dial's own settings, kept in opt.Settings by layer.
@@ -89,7 +89,7 @@ func dialOption(name string, apply func(*settings)) Option {
 
 // WithTLS makes the connection TLS from the start (asyncio's ssl=). A nil
 // config means a default one: the system's roots, and the host name from the
-// address (or WithServerName) as the name to verify. The config is cloned;
+// address (or [WithServerName]) as the name to verify. The config is cloned;
 // its ServerName, when empty, is filled in the clone.
 func WithTLS(config *tls.Config) Option {
 	return dialOption("dial.WithTLS(...)", func(s *settings) {
@@ -98,7 +98,7 @@ func WithTLS(config *tls.Config) Option {
 }
 
 // WithServerName sets the name the server's certificate is checked against
-// and sent in SNI (asyncio's server_hostname). It requires WithTLS.
+// and sent in SNI (asyncio's server_hostname). It requires [WithTLS].
 func WithServerName(name string) Option {
 	return dialOption(fmt.Sprintf("dial.WithServerName(%q)", name), func(s *settings) {
 		s.serverName = name
@@ -143,14 +143,14 @@ func WithFamily(f Family) Option {
 
 // WithHappyEyeballs races the resolved addresses as RFC 8305 and asyncio's
 // happy_eyeballs_delay do: the first attempt starts at once, and each next
-// one when the previous fails or delay after it started, whichever is
-// first. The first connection made wins; the other attempts are cancelled
-// and their connections closed. It also sets interleave to 1 unless
-// WithInterleave says otherwise. delay must not be negative; 0 starts every
-// attempt at once, as asyncio's happy_eyeballs_delay=0 (asyncio recommends
-// 250 ms). Without it, addresses are tried one after another, each to
-// completion, as asyncio does with happy_eyeballs_delay=None (Go's
-// net.Dialer would instead race IPv6 and IPv4 after 300 ms).
+// one when the previous fails or delay after it started, whichever is first.
+// The first connection made wins; the other attempts are cancelled and their
+// connections closed. It also sets interleave to 1 unless [WithInterleave]
+// says otherwise. delay must not be negative; 0 starts every attempt at
+// once, as asyncio's happy_eyeballs_delay=0 (asyncio recommends 250 ms).
+// Without it, addresses are tried one after another, each to completion, as
+// asyncio does with happy_eyeballs_delay=None (Go's [net.Dialer] would
+// instead race IPv6 and IPv4 after 300 ms).
 func WithHappyEyeballs(delay time.Duration) Option {
 	return dialOption(fmt.Sprintf("dial.WithHappyEyeballs(%v)", delay), func(s *settings) {
 		s.happyEyeballs, s.raceAttempts = delay, true
@@ -168,7 +168,7 @@ func WithInterleave(n int) Option {
 }
 
 // WithLookup replaces the resolver used for host names (the default is
-// net.DefaultResolver).
+// [net.DefaultResolver]).
 func WithLookup(lookup LookupFunc) Option {
 	return dialOption("dial.WithLookup(...)", func(s *settings) {
 		s.lookup = lookup
@@ -176,8 +176,9 @@ func WithLookup(lookup LookupFunc) Option {
 }
 
 // WithDialer uses d as the template of every connection attempt (for
-// KeepAlive, Control, and so on). Its LocalAddr is replaced by WithLocalAddr
-// when both are given; Dial's own staggering replaces FallbackDelay.
+// KeepAlive, Control, and so on). Its LocalAddr is replaced by
+// [WithLocalAddr] when both are given; [Dial]'s own staggering replaces
+// FallbackDelay.
 func WithDialer(d *net.Dialer) Option {
 	return dialOption("dial.WithDialer(...)", func(s *settings) {
 		s.dialer = d

@@ -6,10 +6,10 @@ import (
 
 // Pipe returns the two ends of a socketpair(2) (AF_UNIX, SOCK_STREAM) as
 // streams: a real, bidirectional, half-closable connection inside one
-// process, as the seed's "register an open socket to wait for data" example
-// makes with socket.socketpair(). Where there is no socketpair(2) (Windows),
-// the two ends are those of a loopback TCP connection, as Python's
-// socket.socketpair() makes them there. Only stream options apply.
+// process, as Python's socket.socketpair() makes one. Where there is no
+// socketpair(2) (Windows), the two ends are those of a loopback TCP
+// connection, as Python's socket.socketpair() makes them there. Only stream
+// options apply.
 func Pipe(opts ...Option) (a, b *chanstream.Stream, err error) {
 	if err := checkAdopt("Pipe", opts); err != nil {
 		return nil, nil, err

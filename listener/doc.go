@@ -1,6 +1,6 @@
 // Package listener serves streams: asyncio's start_server and
-// start_unix_server (Listen), their sock= parameter (FromListener,
-// FromFile), and asyncio.Server's lifecycle (Start, Serve, Close,
+// start_unix_server (Listen), their sock= parameter ([FromListener],
+// [FromFile]), and asyncio.Server's lifecycle (Start, Serve, Close,
 // CloseClients, AbortClients, Shutdown, WaitClosed).
 //
 //	// ctx ends the serving: signal.NotifyContext(ctx, os.Interrupt), say.
@@ -33,8 +33,8 @@
 // logged. Shutdown is modelled on net/http.Server's: stop listening, cancel
 // the handlers' ctx, wait until ctx ends, abort what is left.
 //
-// Beyond asyncio, for servers on the internet: WithMaxConns caps the
-// connections served at once (counting TLS handshakes), WithIdleTimeout and
-// WithFirstByteTimeout evict slowloris peers, and Stats counts what
-// happened. docs/dial-listener.md maps every asyncio parameter.
+// Beyond asyncio, for servers on the internet: [WithMaxConns] caps the
+// connections served at once (counting TLS handshakes), [WithIdleTimeout]
+// and [WithFirstByteTimeout] evict slowloris peers, and [Server.Stats]
+// counts what happened. docs/dial-listener.md maps every asyncio parameter.
 package listener

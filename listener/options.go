@@ -12,18 +12,18 @@ import (
 	"github.com/chanstream/chanstream/tlsupgrade"
 )
 
-// Option configures Listen, FromListener and FromFile. It is
-// chanstream.Option, so stream options such as chanstream.WithLimit and
-// chanstream.WithWriteBufferLimits are passed here too, next to this
+// Option configures [Listen], [FromListener] and [FromFile]. It is
+// [chanstream.Option], so stream options such as [chanstream.WithLimit] and
+// [chanstream.WithWriteBufferLimits] are passed here too, next to this
 // package's, and apply to every accepted stream.
 type Option = chanstream.Option
 
-// DefaultTLSHandshakeTimeout is tlsupgrade.DefaultTLSHandshakeTimeout.
+// DefaultTLSHandshakeTimeout is [tlsupgrade.DefaultTLSHandshakeTimeout].
 //
 // Deprecated: use tlsupgrade.DefaultTLSHandshakeTimeout.
 const DefaultTLSHandshakeTimeout = tlsupgrade.DefaultTLSHandshakeTimeout
 
-// DefaultTLSShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+// DefaultTLSShutdownTimeout is [chanstream.DefaultTLSShutdownTimeout].
 //
 // Deprecated: use chanstream.DefaultTLSShutdownTimeout.
 const DefaultTLSShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
@@ -106,8 +106,8 @@ func WithReuseAddress(on bool) Option {
 
 // WithBacklog sets the listen(2) backlog: how many connections the kernel
 // completes and queues before they are accepted (asyncio's backlog=). It
-// must not be negative; the kernel caps it at net.core.somaxconn. Without it the
-// backlog is Go's, which is somaxconn (4096 on current Linux), where
+// must not be negative; the kernel caps it at net.core.somaxconn. Without it
+// the backlog is Go's, which is somaxconn (4096 on current Linux), where
 // asyncio's default is 100.
 func WithBacklog(n int) Option {
 	return listenOption(fmt.Sprintf("listener.WithBacklog(%d)", n), func(s *settings) { s.backlog = n })
@@ -120,9 +120,9 @@ func WithLogger(l *slog.Logger) Option {
 	return listenOption("listener.WithLogger(...)", func(s *settings) { s.logger = l })
 }
 
-// WithStartServing(false) makes Listen bind without accepting (asyncio's
-// start_serving=False): connections wait in the backlog until Start or
-// Serve is called. The default is true.
+// WithStartServing(false) makes [Listen] bind without accepting (asyncio's
+// start_serving=False): connections wait in the backlog until Start or Serve
+// is called. The default is true.
 func WithStartServing(on bool) Option {
 	return listenOption(fmt.Sprintf("listener.WithStartServing(%v)", on), func(s *settings) { s.startServing = on })
 }

@@ -26,8 +26,8 @@ type Handler func(ctx context.Context, s *chanstream.Stream)
 // was asked for, rather than a failure.
 var ErrServerClosed = errors.New("listener: server closed")
 
-// ErrNilHandler is returned by Listen, FromListener and FromFile when the
-// Handler is nil.
+// ErrNilHandler is returned by [Listen], [FromListener] and [FromFile] when
+// the Handler is nil.
 var ErrNilHandler = errors.New("listener: nil Handler")
 
 type serverState uint8
@@ -80,13 +80,13 @@ type Server struct {
 // given. ctx bounds the setting up (resolving the host name); its values,
 // not its cancellation, are passed on to the handlers' ctx.
 //
-// The errors can be told apart with errors.Is and errors.As: an address in
-// use matches syscall.EADDRINUSE, as net.Listen's does (for a Unix path
-// also when a server answers there, or when a file that is not a socket is
-// in the way); a network it does not know is a net.UnknownNetworkError; a
-// malformed address a *net.AddrError; a nil h is ErrNilHandler; and
-// WithReusePort where the system has no SO_REUSEPORT matches
-// errors.ErrUnsupported.
+// The errors can be told apart with [errors.Is] and [errors.As]: an address
+// in use matches [syscall.EADDRINUSE], as [net.Listen]'s does (for a Unix
+// path also when a server answers there, or when a file that is not a socket
+// is in the way); a network it does not know is a [net.UnknownNetworkError];
+// a malformed address a [*net.AddrError]; a nil h is [ErrNilHandler]; and
+// [WithReusePort] where the system has no SO_REUSEPORT matches
+// [errors.ErrUnsupported].
 func Listen(ctx context.Context, network, address string, h Handler, opts ...Option) (*Server, error) {
 	cfg, err := newConfig("Listen", opts)
 	if err != nil {
@@ -136,7 +136,7 @@ func FromListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) {
 }
 
 // FromFile serves the connections of the listening socket f, as
-// FromListener; f is closed (the server holds its own descriptor).
+// [FromListener]; f is closed (the server holds its own descriptor).
 func FromFile(f *os.File, h Handler, opts ...Option) (*Server, error) {
 	ln, err := net.FileListener(f)
 	if err != nil {
@@ -203,8 +203,8 @@ func (srv *Server) IsServing() bool {
 }
 
 // Serve accepts connections until the server is closed, then returns
-// ErrServerClosed (asyncio's serve_forever); it starts the server if it was
-// not serving yet. If ctx is done first, it closes the server (stops
+// [ErrServerClosed] (asyncio's serve_forever); it starts the server if it
+// was not serving yet. If ctx is done first, it closes the server (stops
 // listening, as serve_forever does when cancelled) and returns ctx.Err();
 // open connections stay, as after Close.
 func (srv *Server) Serve(ctx context.Context) error {
@@ -220,9 +220,9 @@ func (srv *Server) Serve(ctx context.Context) error {
 
 // Close stops listening (asyncio's close): the listening sockets are closed,
 // and a Unix socket file the server made is removed. Open connections stay
-// and their handlers go on; see CloseClients, AbortClients and Shutdown. A
-// connection accepted in the same instant is either served in full or
-// closed at once, never left behind. Close is idempotent.
+// and their handlers go on; see [Server.CloseClients], [Server.AbortClients]
+// and Shutdown. A connection accepted in the same instant is either served
+// in full or closed at once, never left behind. Close is idempotent.
 func (srv *Server) Close() error {
 	srv.mu.Lock()
 	if srv.state == stateClosed {
@@ -245,8 +245,8 @@ func (srv *Server) Close() error {
 }
 
 // CloseClients closes every connection gracefully (asyncio 3.13's
-// close_clients): their queued data is still sent, and their handlers'
-// reads and writes fail from now on with chanstream.ErrClosed.
+// close_clients): their queued data is still sent, and their handlers' reads
+// and writes fail from now on with [chanstream.ErrClosed].
 func (srv *Server) CloseClients() {
 	for _, c := range srv.snapshot() {
 		c.close()
@@ -268,9 +268,9 @@ func (srv *Server) AbortClients() {
 // ctx.Err(). It returns nil when every handler finished in time and the
 // listening sockets closed cleanly; an error closing them (what Close would
 // return) is returned too, joined with ctx.Err() if both happened, so that
-// errors.Is finds each. A handler that ignores its ctx and does no I/O
+// [errors.Is] finds each. A handler that ignores its ctx and does no I/O
 // cannot be stopped: Shutdown returns at ctx's end all the same, and
-// WaitClosed waits for it.
+// [Server.WaitClosed] waits for it.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	closeErr := srv.Close()
 	for _, c := range srv.snapshot() { // Close let no new one in

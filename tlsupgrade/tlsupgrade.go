@@ -15,22 +15,22 @@ import (
 	"github.com/chanstream/chanstream/internal/opt"
 )
 
-// Option configures Client and Server. It is chanstream.Option: an option
-// of another package, such as a stream option, is an error here.
+// Option configures [Client] and [Server]. It is [chanstream.Option]: an
+// option of another package, such as a stream option, is an error here.
 type Option = chanstream.Option
 
 // DefaultTLSHandshakeTimeout is how long a handshake may take by default, as
-// asyncio's ssl_handshake_timeout: for Client and Server, and for the
-// handshakes of dial and listener. The default of WithTLSShutdownTimeout is
-// [chanstream.DefaultTLSShutdownTimeout].
+// asyncio's ssl_handshake_timeout: for [Client] and [Server], and for the
+// handshakes of dial and listener. The default of [WithTLSShutdownTimeout]
+// is [chanstream.DefaultTLSShutdownTimeout].
 const DefaultTLSHandshakeTimeout = 60 * time.Second
 
-// DefaultHandshakeTimeout is DefaultTLSHandshakeTimeout.
+// DefaultHandshakeTimeout is [DefaultTLSHandshakeTimeout].
 //
 // Deprecated: use DefaultTLSHandshakeTimeout.
 const DefaultHandshakeTimeout = DefaultTLSHandshakeTimeout
 
-// DefaultShutdownTimeout is chanstream.DefaultTLSShutdownTimeout.
+// DefaultShutdownTimeout is [chanstream.DefaultTLSShutdownTimeout].
 //
 // Deprecated: use chanstream.DefaultTLSShutdownTimeout.
 const DefaultShutdownTimeout = chanstream.DefaultTLSShutdownTimeout
@@ -54,7 +54,7 @@ func upgradeOption(name string, apply func(*settings)) Option {
 
 // WithServerName sets the name the server's certificate is checked against
 // and sent in SNI (asyncio's server_hostname). It overrides cfg.ServerName.
-// For Client only.
+// For [Client] only.
 func WithServerName(name string) Option {
 	return upgradeOption(fmt.Sprintf("tlsupgrade.WithServerName(%q)", name), func(s *settings) { s.serverName = name })
 }
@@ -74,13 +74,13 @@ func WithTLSShutdownTimeout(d time.Duration) Option {
 	return upgradeOption(fmt.Sprintf("tlsupgrade.WithTLSShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
 }
 
-// WithHandshakeTimeout is WithTLSHandshakeTimeout.
+// WithHandshakeTimeout is [WithTLSHandshakeTimeout].
 //
 // Deprecated: use WithTLSHandshakeTimeout, the name dial and listener use
 // too.
 func WithHandshakeTimeout(d time.Duration) Option { return WithTLSHandshakeTimeout(d) }
 
-// WithShutdownTimeout is WithTLSShutdownTimeout.
+// WithShutdownTimeout is [WithTLSShutdownTimeout].
 //
 // Deprecated: use WithTLSShutdownTimeout, the name dial and listener use
 // too.
@@ -120,10 +120,10 @@ type Error struct {
 }
 
 // Timeout reports whether the upgrade failed because a deadline passed: the
-// handshake timeout (WithHandshakeTimeout), or ctx's deadline. The error
-// then matches context.DeadlineExceeded. It is the method of net.Error and
-// dial.Error, so that errors.As(err, &te) with te an interface{ Timeout()
-// bool } finds it.
+// handshake timeout ([WithHandshakeTimeout]), or ctx's deadline. The error
+// then matches [context.DeadlineExceeded]. It is the method of [net.Error]
+// and dial.Error, so that errors.As(err, &te) with te an interface{
+// Timeout() bool } finds it.
 func (e *Error) Timeout() bool { return e.timeout }
 
 func (e *Error) Error() string {
@@ -145,17 +145,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // connection — fed first with any bytes the stream had received and not
 // handed out — and, once it succeeds, the same s reads and writes through
 // TLS. A nil cfg means a default config. The server's certificate is checked
-// against WithServerName, else cfg.ServerName; one of them must be set unless
-// cfg.InsecureSkipVerify is.
+// against [WithServerName], else cfg.ServerName; one of them must be set
+// unless cfg.InsecureSkipVerify is.
 //
-// On any error the stream is closed, and the error, an *Error, says whether
-// the handshake failed, timed out (WithTLSHandshakeTimeout) or was cancelled
-// (ctx).
+// On any error the stream is closed, and the error, an [*Error], says
+// whether the handshake failed, timed out ([WithTLSHandshakeTimeout]) or was
+// cancelled (ctx).
 func Client(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts ...Option) error {
 	return upgrade(ctx, s, cfg, opts, true)
 }
 
-// Server upgrades s to TLS as a server; see Client. cfg must hold a
+// Server upgrades s to TLS as a server; see [Client]. cfg must hold a
 // certificate.
 func Server(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts ...Option) error {
 	return upgrade(ctx, s, cfg, opts, false)
@@ -235,22 +235,23 @@ func upgrade(ctx context.Context, s *chanstream.Stream, cfg *tls.Config, opts []
 // ErrTruncated is what reads return when the connection ended without the
 // peer's close_notify, whether on a record boundary or inside a record: the
 // data may have been cut short by an attacker or a crash. It matches
-// io.ErrUnexpectedEOF (so code that treats a stream cut short as such, as
-// chanstream's reader does, still sees one), and is distinct from io.EOF,
+// [io.ErrUnexpectedEOF] (so code that treats a stream cut short as such, as
+// chanstream's reader does, still sees one), and is distinct from [io.EOF],
 // which reads return after close_notify.
 var ErrTruncated = fmt.Errorf("tlsupgrade: the connection ended without close_notify (truncated): %w", io.ErrUnexpectedEOF)
 
 // Conn is the TLS connection a stream runs over after an upgrade (what
-// Stream.Conn returns): a *tls.Conn that tells truncation from a clean end.
+// Stream.Conn returns): a [*tls.Conn] that tells truncation from a clean
+// end.
 type Conn struct {
 	*tls.Conn
 	raw             *rawConn
 	shutdownTimeout time.Duration
 }
 
-// Read reads through TLS. At the end of the stream it returns io.EOF if the
-// peer sent close_notify, and ErrTruncated if the connection simply ended,
-// wherever in the record stream it was cut.
+// Read reads through TLS. At the end of the stream it returns [io.EOF] if
+// the peer sent close_notify, and [ErrTruncated] if the connection simply
+// ended, wherever in the record stream it was cut.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if (err == io.EOF || err == io.ErrUnexpectedEOF) && c.raw.eof.Load() {

@@ -19,7 +19,7 @@
 // its zero-copy calls.
 //
 // With -scale, the client measures one server with many connections instead
-// (see scale.go). All traffic stays on 127.0.0.0/8.
+// (runScale). All traffic stays on 127.0.0.0/8.
 package main
 
 import (

@@ -116,8 +116,9 @@ type rowDef struct {
 	Goal         *goal  `json:"goal,omitempty"`
 }
 
-// A goal is a target of issue 5: the ratio chanstream / Peer (or, with no
-// Peer, chanstream's value) compared with Value.
+// A goal is a performance target (docs/performance.md): the ratio
+// chanstream / Peer (or, with no Peer, chanstream's value) compared with
+// Value.
 type goal struct {
 	Peer  string  `json:"peer,omitempty"`
 	Op    string  `json:"op"` // ">=" or "<="

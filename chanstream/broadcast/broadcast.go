@@ -47,7 +47,7 @@ func (p Policy) String() string {
 	return fmt.Sprintf("Policy(%d)", int(p))
 }
 
-// Config configures a Broadcaster.
+// Config configures a [Broadcaster].
 type Config struct {
 	// Policy for a peer that cannot take a message. The default is Drop.
 	Policy Policy
@@ -91,8 +91,8 @@ type peer struct {
 	stats PeerStats
 }
 
-// New returns a Broadcaster with the given configuration, or an error for a
-// Policy it does not know or a negative DrainTimeout.
+// New returns a [Broadcaster] with the given configuration, or an error for
+// a Policy it does not know or a negative DrainTimeout.
 func New[K comparable](cfg Config) (*Broadcaster[K], error) {
 	if cfg.Policy != Drop && cfg.Policy != Disconnect {
 		return nil, fmt.Errorf("broadcast: unknown policy %v", cfg.Policy)
@@ -105,11 +105,11 @@ func New[K comparable](cfg Config) (*Broadcaster[K], error) {
 }
 
 // Add makes s a peer under key: it gets every message sent from now on that
-// it has room for. Writes to s outside the Broadcaster while it is a peer
+// it has room for. Writes to s outside the [Broadcaster] while it is a peer
 // make TryWrite fail meanwhile, which counts as the peer not taking the
-// message: send to one peer with SendTo instead. Add returns an error for a
-// nil s, a key that is already a peer (evicted peers included, until
-// Remove), or after Close.
+// message: send to one peer with [Broadcaster.SendTo] instead. Add returns
+// an error for a nil s, a key that is already a peer (evicted peers
+// included, until Remove), or after Close.
 func (b *Broadcaster[K]) Add(key K, s *chanstream.Stream) error {
 	if s == nil {
 		return fmt.Errorf("%w (key %v)", ErrNilStream, key)
@@ -129,7 +129,7 @@ func (b *Broadcaster[K]) Add(key K, s *chanstream.Stream) error {
 
 // Remove forgets the peer under key and returns its last stats. It does not
 // close its stream (but a disconnection under way goes on). It returns
-// ErrUnknownKey for a key that is not a peer.
+// [ErrUnknownKey] for a key that is not a peer.
 func (b *Broadcaster[K]) Remove(key K) (PeerStats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -166,8 +166,8 @@ func (b *Broadcaster[K]) Send(msg []byte) (queued int) {
 }
 
 // SendTo queues msg on the peer under key alone, as Send would, and reports
-// whether it queued it. It returns ErrUnknownKey for a key that is not a peer
-// and the peer's Err for a peer that left the broadcast.
+// whether it queued it. It returns [ErrUnknownKey] for a key that is not a
+// peer and the peer's Err for a peer that left the broadcast.
 func (b *Broadcaster[K]) SendTo(key K, msg []byte) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -254,10 +254,10 @@ func (b *Broadcaster[K]) Len() int {
 	return len(b.peers)
 }
 
-// Close ends the broadcast: Send does nothing from now on, and Add and SendTo
-// fail with ErrClosed. Disconnections under way reset their streams at once;
-// Close waits for them. It does not close the other peers' streams. A second
-// Close does nothing.
+// Close ends the broadcast: Send does nothing from now on, and Add and
+// [Broadcaster.SendTo] fail with [ErrClosed]. Disconnections under way reset
+// their streams at once; Close waits for them. It does not close the other
+// peers' streams. A second Close does nothing.
 func (b *Broadcaster[K]) Close() {
 	b.mu.Lock()
 	if b.closed {

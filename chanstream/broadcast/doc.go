@@ -2,10 +2,10 @@
 // letting a slow peer hold up the others.
 //
 // A [Broadcaster] queues each message on every peer with
-// [chanstream.Writer.TryWrite], which queues it whole or not at all and never
-// blocks. A peer whose queue is full (its write buffer would pass the high
-// watermark, see [chanstream.WithWriteBufferLimits]) cannot take the message,
-// and the Broadcaster's [Policy] says what happens to it:
+// [chanstream.Writer.TryWrite], which queues it whole or not at all and
+// never blocks. A peer whose queue is full (its write buffer would pass the
+// high watermark, see [chanstream.WithWriteBufferLimits]) cannot take the
+// message, and the [Broadcaster]'s [Policy] says what happens to it:
 //
 //   - [Drop]: the message is dropped for that peer and counted in its
 //     [PeerStats]; the peer stays and gets the next messages it has room for.

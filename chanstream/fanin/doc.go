@@ -2,20 +2,20 @@
 // one channel, so that a server's clients, which come and go, can be received
 // in one select next to tickers and ctx.Done().
 //
-// A [Fanin] reads each stream with a read function ([ReadLine], [ReadChunk], or
-// one of the caller's own, such as a frame decoder) and sends every value on
-// [Fanin.C] as a [Msg] tagged with the key the caller chose for the stream.
-// The end of a stream is delivered in band: a Msg whose Err is io.EOF, or the
-// error that ended the stream; the stream then leaves the set. Streams join
-// with [Fanin.Serve] or [Fanin.Add] and leave with [Fanin.Remove] while the
-// fan-in runs; [Fanin.Stop] ends it.
+// A [Fanin] reads each stream with a read function ([ReadLine], [ReadChunk],
+// or one of the caller's own, such as a frame decoder) and sends every value
+// on [Fanin.C] as a [Msg] tagged with the key the caller chose for the
+// stream. The end of a stream is delivered in band: a [Msg] whose Err is
+// [io.EOF], or the error that ended the stream; the stream then leaves the
+// set. Streams join with [Fanin.Serve] or [Fanin.Add] and leave with
+// [Fanin.Remove] while the fan-in runs; [Fanin.Stop] ends it.
 //
 // # What it costs
 //
 // Serve runs the stream's reading loop in the goroutine that calls it, until
 // the stream ends or leaves: a listener handler that calls Serve costs no
 // goroutine beyond the handler's own. Add starts one goroutine per stream,
-// owned by the Fanin and joined by Remove and Stop. Neither starts a
+// owned by the [Fanin] and joined by Remove and Stop. Neither starts a
 // chanstream Receiver: the loop calls the read function directly, so an idle
 // stream waits in its read on the socket's poller and holds no buffer.
 //

@@ -37,23 +37,25 @@ var (
 // if any) rather than losing its header.
 type ReadFunc[T any] func(ctx context.Context, r *chanstream.Reader) (T, error)
 
-// ReadLine is a ReadFunc reading lines with [chanstream.Reader.ReadLine]: at
-// the end of the stream the last, unterminated line, then io.EOF. A line over
-// the reader's limit ends the stream's loop with a *chanstream.LimitOverrunError.
+// ReadLine is a [ReadFunc] reading lines with [chanstream.Reader.ReadLine]:
+// at the end of the stream the last, unterminated line, then [io.EOF]. A
+// line over the reader's limit ends the stream's loop with a
+// [*chanstream.LimitOverrunError].
 func ReadLine(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
 	return r.ReadLine(ctx)
 }
 
-// ReadChunk is a ReadFunc reading the data as it arrives, in pieces of at
+// ReadChunk is a [ReadFunc] reading the data as it arrives, in pieces of at
 // most 64 KiB, with [chanstream.Reader.ReadChunk].
 func ReadChunk(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
 	return r.ReadChunk(ctx, 64*1024)
 }
 
 // Msg is one value delivered on [Fanin.C]: Value read from the stream under
-// Key, or the end of that stream when Err is not nil (io.EOF at a clean end).
-// A Msg with an Err is the last one of its stream; its Value is what the read
-// function returned with the error (empty for ReadLine and ReadChunk).
+// Key, or the end of that stream when Err is not nil ([io.EOF] at a clean
+// end). A Msg with an Err is the last one of its stream; its Value is what
+// the read function returned with the error (empty for [ReadLine] and
+// [ReadChunk]).
 type Msg[K comparable, T any] struct {
 	Key   K
 	Value T
@@ -84,15 +86,15 @@ type source[T any] struct {
 	held   []T                     // a value read but not delivered; set before done closes
 }
 
-// DefaultBuffer is a buffer for New that lets a consumer take many values per
-// wake-up, as a hand-written fan-in's shared channel does.
+// DefaultBuffer is a buffer for [New] that lets a consumer take many values
+// per wake-up, as a hand-written fan-in's shared channel does.
 const DefaultBuffer = 64
 
-// New returns a Fanin reading its streams with read, whose C holds up to
+// New returns a [Fanin] reading its streams with read, whose C holds up to
 // buffer values. With buffer 0, a stream's next value is read only once C's
 // receiver took the last one; with more, the streams read ahead by up to
-// buffer values in all, which lets the consumer take many per wake-up.
-// It panics if read is nil or buffer is negative.
+// buffer values in all, which lets the consumer take many per wake-up. It
+// panics if read is nil or buffer is negative.
 func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 	if read == nil {
 		panic("fanin: nil ReadFunc")
@@ -104,10 +106,10 @@ func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
 }
 
-// Lines returns a Fanin of lines: New(ReadLine, buffer).
+// Lines returns a [Fanin] of lines: New([ReadLine], buffer).
 func Lines[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadLine, buffer) }
 
-// Chunks returns a Fanin of chunks: New(ReadChunk, buffer).
+// Chunks returns a [Fanin] of chunks: New([ReadChunk], buffer).
 func Chunks[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadChunk, buffer) }
 
 // Len returns the number of streams in the set.
@@ -149,13 +151,13 @@ func (f *Fanin[K, T]) join(ctx context.Context, key K, r *chanstream.Reader) (*s
 // until the stream ends, Remove takes it out, Stop is called or ctx is done.
 // It is made to be called from a listener handler: it costs no goroutine.
 //
-// At the end of the stream it delivers the in-band Msg (Err io.EOF or the
-// stream's error), leaves the set and returns nil. After Remove it returns
-// ErrRemoved, after Stop ErrStopped: a value read but not delivered went to
-// their caller. When ctx is done it leaves the set and returns the undelivered
-// value, if any (at most one), and ctx.Err(). With a nil r, a key already in
-// the set or after Stop it returns an error at once, having read nothing.
-// Serve never closes the stream.
+// At the end of the stream it delivers the in-band [Msg] (Err [io.EOF] or
+// the stream's error), leaves the set and returns nil. After Remove it
+// returns [ErrRemoved], after Stop [ErrStopped]: a value read but not
+// delivered went to their caller. When ctx is done it leaves the set and
+// returns the undelivered value, if any (at most one), and ctx.Err(). With a
+// nil r, a key already in the set or after Stop it returns an error at once,
+// having read nothing. Serve never closes the stream.
 func (f *Fanin[K, T]) Serve(ctx context.Context, key K, r *chanstream.Reader) (undelivered []T, err error) {
 	src, loopCtx, err := f.join(ctx, key, r)
 	if err != nil {
@@ -185,18 +187,18 @@ func (f *Fanin[K, T]) Add(key K, r *chanstream.Reader) error {
 }
 
 // Remove takes key out of the set and waits until its loop has let go of the
-// stream. It returns the value the loop had read but not put in C, if any (at
-// most one), which comes before whatever the stream still buffers: after
+// stream. It returns the value the loop had read but not put in C, if any
+// (at most one), which comes before whatever the stream still buffers: after
 // Remove, the stream's next read returns the value after it. Values of the
 // stream already in C (with a buffered C) stay there, and are received after
 // Remove returns; they come before the value it returns. A Serve reading the
-// stream returns ErrRemoved.
+// stream returns [ErrRemoved].
 //
-// Remove returns ErrUnknownKey for a key not in the set (never added, removed,
-// or whose stream has ended), and ErrStopped after Stop. If ctx is done before
-// the loop lets go (a read function that ignores its ctx), Remove returns
-// ctx.Err(); the key has left the set all the same, and the undelivered value,
-// if any, is dropped.
+// Remove returns [ErrUnknownKey] for a key not in the set (never added,
+// removed, or whose stream has ended), and [ErrStopped] after Stop. If ctx
+// is done before the loop lets go (a read function that ignores its ctx),
+// Remove returns ctx.Err(); the key has left the set all the same, and the
+// undelivered value, if any, is dropped.
 func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err error) {
 	f.mu.Lock()
 	if f.stopped {
@@ -221,11 +223,11 @@ func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err e
 }
 
 // Stop ends every stream's loop, waits until each has let go of its stream,
-// and closes C. It returns what was read but not received from C, each tagged
-// with its key and each stream's in order: first what C held (ends of
+// and closes C. It returns what was read but not received from C, each
+// tagged with its key and each stream's in order: first what C held (ends of
 // streams included, as Msgs with an Err), then the value each loop had read
 // but not put in C (at most one per stream). All of it comes before whatever
-// the streams still buffer. Serve calls under way return ErrStopped. Later
+// the streams still buffer. Serve calls under way return [ErrStopped]. Later
 // calls to Stop return nil. Stop never closes the streams.
 func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 	f.mu.Lock()

@@ -12,21 +12,22 @@ import (
 // Delimited is the codec of frames ended by a delimiter: lines, or records
 // ended by any of several delimiters (tokio's LinesCodec and
 // AnyDelimiterCodec). Its frames are []byte without their delimiter, and are
-// limited in size by the Reader's limit (chanstream.WithLimit).
+// limited in size by the Reader's limit ([chanstream.WithLimit]).
 //
-// Decode reads through the nearest delimiter ([chanstream.Reader.ReadUntil]) and returns
-// the frame before it. At the end of the stream it returns io.EOF if nothing
-// is left, or a *chanstream.IncompleteReadError (Expected == -1) whose Partial
-// holds the last, undelimited bytes, which are consumed. A frame with no
-// delimiter within the reader's limit gives a *FrameTooLargeError at once
-// (Size: the bytes seen so far); the next Decode skips through the next
-// delimiter ([chanstream.Reader.DiscardUntil], however long that takes) and returns the
-// frame after it, so the stream stays in sync. A done ctx or deadline
-// consumes nothing, except while skipping, where what was skipped stays
-// skipped and the next Decode goes on skipping.
+// Decode reads through the nearest delimiter ([chanstream.Reader.ReadUntil])
+// and returns the frame before it. At the end of the stream it returns
+// [io.EOF] if nothing is left, or a [*chanstream.IncompleteReadError]
+// (Expected == -1) whose Partial holds the last, undelimited bytes, which
+// are consumed. A frame with no delimiter within the reader's limit gives a
+// [*FrameTooLargeError] at once (Size: the bytes seen so far); the next
+// Decode skips through the next delimiter ([chanstream.Reader.DiscardUntil],
+// however long that takes) and returns the frame after it, so the stream
+// stays in sync. A done ctx or deadline consumes nothing, except while
+// skipping, where what was skipped stays skipped and the next Decode goes on
+// skipping.
 //
 // Encode appends the frame followed by the first delimiter; a frame that
-// contains a delimiter fails with an error matching ErrFrameSize.
+// contains a delimiter fails with an error matching [ErrFrameSize].
 //
 // A Delimited decodes one Reader at a time once it is skipping (see
 // [Decoder]); Encode may be called from any goroutine.
@@ -37,9 +38,9 @@ type Delimited struct {
 }
 
 // NewLines returns the codec of lines ended by "\n": Decode returns a line
-// without its "\n" and without a "\r" before it, as bufio.ScanLines does;
-// Encode appends "\n", and refuses a line that contains "\n" or ends in
-// "\r" (ErrFrameSize), which would not decode as written.
+// without its "\n" and without a "\r" before it, as [bufio.ScanLines] does;
+// Encode appends "\n", and refuses a line that contains "\n" or ends in "\r"
+// ([ErrFrameSize]), which would not decode as written.
 func NewLines() *Delimited {
 	return &Delimited{delims: [][]byte{{'\n'}}, dropCR: true}
 }

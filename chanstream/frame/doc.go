@@ -15,12 +15,12 @@
 // by a delimiter, limited by the reader's limit), [NewLengthPrefixed] and
 // [NewUvarintPrefixed] (a length field, then the body, with a maximum size),
 // and [NewFixed]. Each says what a truncated stream gives; in short, the
-// stream ending between frames gives io.EOF, and ending inside one gives an
-// error matching io.ErrUnexpectedEOF, a *chanstream.IncompleteReadError with
-// the bytes that arrived. A frame over the maximum gives a
-// *FrameTooLargeError (ErrFrameTooLarge), and the stream stays in sync: the
-// next Decode skips that frame. A typed codec wraps one of these: decode the
-// []byte, then unmarshal it (see examples/framed).
+// stream ending between frames gives [io.EOF], and ending inside one gives
+// an error matching [io.ErrUnexpectedEOF], a *chanstream.IncompleteReadError
+// with the bytes that arrived. A frame over the maximum gives a
+// [*FrameTooLargeError] ([ErrFrameTooLarge]), and the stream stays in sync:
+// the next Decode skips that frame. A typed codec wraps one of these: decode
+// the []byte, then unmarshal it (see examples/framed).
 //
 // A decoder that reads a frame in several calls (a length, then a body)
 // keeps what it has read when ctx ends the second call, and completes the

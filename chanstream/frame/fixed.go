@@ -10,13 +10,13 @@ import (
 // Fixed is the codec of frames of one fixed size, as []byte.
 //
 // Decode reads exactly Size bytes (Reader.ReadExactly). At the end of the
-// stream it returns io.EOF if nothing is left, or a
-// *chanstream.IncompleteReadError whose Partial holds the bytes of the
+// stream it returns [io.EOF] if nothing is left, or a
+// [*chanstream.IncompleteReadError] whose Partial holds the bytes of the
 // truncated frame, which are consumed. A done ctx or deadline consumes
 // nothing. Fixed has no state: one may serve any number of readers.
 //
 // Encode appends v, which must be Size bytes long (else an error matching
-// ErrFrameSize).
+// [ErrFrameSize]).
 type Fixed struct {
 	size int
 }

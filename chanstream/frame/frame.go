@@ -12,11 +12,11 @@ import (
 
 // Decoder reads one message from a Reader.
 //
-// Decode returns the next message, or an error: io.EOF when the stream
-// ends at a message boundary, an error matching io.ErrUnexpectedEOF (the
-// ready codecs return a *chanstream.IncompleteReadError holding the bytes
-// that arrived) when it ends inside one, ctx.Err() when ctx is done.
-// A Decode ended by ctx or by the reader's deadline loses nothing: either it
+// Decode returns the next message, or an error: [io.EOF] when the stream
+// ends at a message boundary, an error matching [io.ErrUnexpectedEOF] (the
+// ready codecs return a [*chanstream.IncompleteReadError] holding the bytes
+// that arrived) when it ends inside one, ctx.Err() when ctx is done. A
+// Decode ended by ctx or by the reader's deadline loses nothing: either it
 // consumed nothing, or it keeps what it consumed of the message and the next
 // Decode on the same Reader completes that message. A Decoder may therefore
 // hold state between calls, for one Reader at a time.
@@ -36,7 +36,7 @@ type Encoder[T any] interface {
 	Encode(dst []byte, v T) ([]byte, error)
 }
 
-// Codec is a Decoder and an Encoder of the same messages.
+// Codec is a [Decoder] and an [Encoder] of the same messages.
 type Codec[T any] interface {
 	Decoder[T]
 	Encoder[T]
@@ -70,7 +70,7 @@ var (
 )
 
 // FrameTooLargeError reports a frame longer than a codec's maximum.
-// errors.Is(err, ErrFrameTooLarge) holds.
+// errors.Is(err, [ErrFrameTooLarge]) holds.
 type FrameTooLargeError struct {
 	// Size is the frame's size as its length field gives it; for a
 	// delimited frame, the number of bytes seen without a delimiter (the
@@ -84,19 +84,19 @@ func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("frame: frame of %d bytes, over the maximum of %d", e.Size, e.Max)
 }
 
-// Is reports whether target is ErrFrameTooLarge.
+// Is reports whether target is [ErrFrameTooLarge].
 func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
 
 // Write encodes v and queues its frame on w whole, or nothing if ctx is done
 // first. As [chanstream.Writer.TryWrite], it queues the frame at once when
 // nothing is queued or when it fits below the high watermark; otherwise it
 // waits, while ctx allows, for the queue to go down to the low watermark
-// ([chanstream.Writer.Drain]) and tries again. Only a frame that then still does not fit
-// (longer than the room between the watermarks) is queued piece by piece as
-// the writer sends it: if ctx ends that wait, Write returns an error matching
-// both ErrPartialFrame and ctx.Err(). Otherwise it fails with the Encoder's
-// error (nothing queued) or the writer's, as chanstream.Writer.Write reports
-// it.
+// ([chanstream.Writer.Drain]) and tries again. Only a frame that then still
+// does not fit (longer than the room between the watermarks) is queued piece
+// by piece as the writer sends it: if ctx ends that wait, Write returns an
+// error matching both [ErrPartialFrame] and ctx.Err(). Otherwise it fails
+// with the [Encoder]'s error (nothing queued) or the writer's, as
+// [chanstream.Writer.Write] reports it.
 func Write[T any](ctx context.Context, w *chanstream.Writer, enc Encoder[T], v T) error {
 	buf, err := enc.Encode(nil, v)
 	if err != nil {

@@ -18,24 +18,25 @@ import (
 // body. The length counts the body only. Frames are the bodies, as []byte.
 //
 // Decode reads the length field, then the body. Truncation: the stream
-// ending before any byte of a frame gives io.EOF; ending inside one gives a
-// *chanstream.IncompleteReadError whose Partial holds the frame's bytes
+// ending before any byte of a frame gives [io.EOF]; ending inside one gives
+// a [*chanstream.IncompleteReadError] whose Partial holds the frame's bytes
 // that arrived, length field included, and whose Expected is the whole
-// frame's size (-1 when it ended inside the length field); they are consumed.
+// frame's size (-1 when it ended inside the length field); they are
+// consumed.
 //
-// A length over the maximum gives a *FrameTooLargeError at once, with the
+// A length over the maximum gives a [*FrameTooLargeError] at once, with the
 // length field consumed and the body not read: the next Decode skips the
-// body ([chanstream.Reader.Discard], whatever its size, holding no more than a chunk) and
-// returns the frame after it, so the stream stays in sync. A caller that
-// would rather not read on closes the stream. An invalid uvarint gives
-// ErrBadLength, after which the stream cannot be resynchronised.
+// body ([chanstream.Reader.Discard], whatever its size, holding no more than
+// a chunk) and returns the frame after it, so the stream stays in sync. A
+// caller that would rather not read on closes the stream. An invalid uvarint
+// gives [ErrBadLength], after which the stream cannot be resynchronised.
 //
 // A done ctx or an expired deadline loses nothing: if the length field was
 // read (or part of a uvarint), the LengthPrefixed keeps it and the next
 // Decode on the same Reader reads the rest of the frame; and what a skip
 // skipped stays skipped. So a LengthPrefixed decodes one Reader at a time:
 // make one per reader (Decode with another Reader while one is partway
-// through a frame returns ErrOtherReader). Encode may be called from any
+// through a frame returns [ErrOtherReader]). Encode may be called from any
 // goroutine.
 //
 // Encode appends the length field and v; a v longer than the maximum gives a
@@ -54,10 +55,11 @@ type LengthPrefixed struct {
 }
 
 // NewLengthPrefixed returns the codec of frames with a width-byte length
-// field (1, 2, 4 or 8) in order (binary.BigEndian or binary.LittleEndian),
-// and bodies of at most maxSize bytes, which must be positive; the maximum
-// is also bounded by what the length field can hold (255 for one byte).
-// Any other width, a nil order or a maxSize <= 0 is an error.
+// field (1, 2, 4 or 8) in order ([binary.BigEndian] or
+// [binary.LittleEndian]), and bodies of at most maxSize bytes, which must be
+// positive; the maximum is also bounded by what the length field can hold
+// (255 for one byte). Any other width, a nil order or a maxSize <= 0 is an
+// error.
 func NewLengthPrefixed(width int, order binary.ByteOrder, maxSize int) (*LengthPrefixed, error) {
 	switch width {
 	case 1, 2, 4, 8:

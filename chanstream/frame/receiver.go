@@ -8,19 +8,19 @@ import (
 	"github.com/chanstream/chanstream/chanstream"
 )
 
-// ReceiverCap is the capacity of a Receiver's C: how many decoded messages
+// ReceiverCap is the capacity of a [Receiver]'s C: how many decoded messages
 // it holds ahead of the consumer.
 const ReceiverCap = 16
 
-// Receiver delivers a Reader's messages, decoded by a Decoder, on a
+// Receiver delivers a Reader's messages, decoded by a [Decoder], on a
 // channel, so that they can be received in a select next to other channels.
 // It is [chanstream.Receiver] for messages: one goroutine, owned by the
 // Receiver, calls Decode in a loop and sends what it decodes on C.
 //
 // C is closed at the end of the stream, on a Decode error, when ctx is done
-// or when Stop is called; Err then tells why. C is buffered (ReceiverCap):
-// the Receiver decodes ahead of the consumer, so that a consumer takes many
-// messages per wake-up.
+// or when Stop is called; [Receiver.Err] then tells why. C is buffered
+// ([ReceiverCap]): the Receiver decodes ahead of the consumer, so that a
+// consumer takes many messages per wake-up.
 //
 // While a Receiver runs it owns the reader and the decoder: nothing else may
 // read from the reader or call the decoder's Decode until C is closed.
@@ -52,7 +52,7 @@ type Receiver[T any] struct {
 	held    []T   // decoded, not in C; set before C is closed
 }
 
-// NewReceiver starts a Receiver of the messages dec decodes from r. ctx
+// NewReceiver starts a [Receiver] of the messages dec decodes from r. ctx
 // bounds it: when ctx is done the Receiver stops and Err returns ctx.Err().
 func NewReceiver[T any](ctx context.Context, r *chanstream.Reader, dec Decoder[T]) *Receiver[T] {
 	ctx, cancel := context.WithCancel(ctx)
@@ -109,7 +109,7 @@ func (rc *Receiver[T]) trySend(v T) bool {
 	return false
 }
 
-// Err returns why C was closed: io.EOF at the end of the stream, the error
+// Err returns why C was closed: [io.EOF] at the end of the stream, the error
 // Decode returned, the ctx's error, or nil when Stop closed it. It returns
 // nil while C is open.
 func (rc *Receiver[T]) Err() error {
@@ -118,11 +118,11 @@ func (rc *Receiver[T]) Err() error {
 	return rc.err
 }
 
-// Stop stops the Receiver, waits for its goroutine to return, and returns
+// Stop stops the [Receiver], waits for its goroutine to return, and returns
 // the messages that were decoded but not received, in order (see
-// [Receiver]); C is then closed and empty. A later Stop returns nothing more.
-// Messages a consumer receives from C while Stop runs are the consumer's and
-// are not among those returned.
+// [Receiver]); C is then closed and empty. A later Stop returns nothing
+// more. Messages a consumer receives from C while Stop runs are the
+// consumer's and are not among those returned.
 func (rc *Receiver[T]) Stop() []T {
 	rc.mu.Lock()
 	rc.stopped = true

@@ -24,7 +24,7 @@ const (
 // fails (ErrClosed, the connection's error, the write deadline). It then
 // returns the messages it took from ch but did not queue, in order, and the
 // error: nothing taken is lost. Messages queued before are still sent. With
-// ErrPartialFrame (ctx ended a write larger than the writer's watermarks
+// [ErrPartialFrame] (ctx ended a write larger than the writer's watermarks
 // leave room for), the first message returned is the one whose frame was
 // cut: the stream is out of frame and should be closed.
 func Send[T any](ctx context.Context, w *chanstream.Writer, enc Encoder[T], ch <-chan T) ([]T, error) {

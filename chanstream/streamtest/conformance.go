@@ -21,23 +21,23 @@ import (
 type MakePair func(t testing.TB) (c1, c2 net.Conn)
 
 // MakeStream makes a stream under test and the connection that plays its
-// peer, for one conformance check: say, chanstream.NewStream over a
-// user's wrapper of one end of a [Pipe], and the other end. [TestStream]
-// closes both at the end of each check.
+// peer, for one conformance check: say, [chanstream.NewStream] over a user's
+// wrapper of one end of a [Pipe], and the other end. [TestStream] closes
+// both at the end of each check.
 type MakeStream func(t testing.TB) (s *chanstream.Stream, peer net.Conn)
 
 // conformanceWait bounds every wait of the conformance checks.
 const conformanceWait = 10 * time.Second
 
-// TestConn checks that the connections makePair makes behave as a net.Conn
+// TestConn checks that the connections makePair makes behave as a [net.Conn]
 // should, in subtests, as golang.org/x/net/nettest's TestConn does: data
 // goes through whole and in order both ways, concurrently; Close wakes
-// blocked Reads and Writes; deadlines in the past, present and future
-// make blocked and later calls fail with an error matching
-// os.ErrDeadlineExceeded that is a net.Error whose Timeout is true, lose
-// no data, and can be cleared; all methods may be called concurrently
-// (run with -race); and, for connections with CloseWrite, a half-close
-// ends the data one way only.
+// blocked Reads and Writes; deadlines in the past, present and future make
+// blocked and later calls fail with an error matching
+// [os.ErrDeadlineExceeded] that is a [net.Error] whose Timeout is true, lose
+// no data, and can be cleared; all methods may be called concurrently (run
+// with -race); and, for connections with CloseWrite, a half-close ends the
+// data one way only.
 func TestConn(t *testing.T, makePair MakePair) {
 	t.Helper()
 	checks := []struct {

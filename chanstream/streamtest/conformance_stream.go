@@ -16,9 +16,9 @@ import (
 	"github.com/chanstream/chanstream/chanstream"
 )
 
-// TestStream checks, in subtests, that a chanstream.Stream made by
-// makeStream keeps chanstream's guarantees, whatever the connection under
-// it (a user's wrapper, a protocol layer, faults):
+// TestStream checks, in subtests, that a [chanstream.Stream] made by
+// makeStream keeps chanstream's guarantees, whatever the connection under it
+// (a user's wrapper, a protocol layer, faults):
 //
 //   - a done ctx or an expired read deadline makes each read method
 //     return at once without consuming anything, whether the ctx was done
@@ -28,12 +28,12 @@ import (
 //     reads while the stream can still read;
 //   - buffered data is returned before a stored error, and before EOF;
 //   - Close wakes blocked reads, writes and drains with an error matching
-//     net.ErrClosed, and writes after Close fail even for no data;
+//     [net.ErrClosed], and writes after Close fail even for no data;
 //   - concurrent readers each get whole results, and together every
 //     byte once.
 //
 // It also runs [TestConn] on the stream and its peer, since a *Stream is a
-// net.Conn.
+// [net.Conn].
 func TestStream(t *testing.T, makeStream MakeStream) {
 	t.Helper()
 	t.Run("Conn", func(t *testing.T) {

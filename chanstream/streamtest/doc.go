@@ -1,5 +1,5 @@
-// Package streamtest is a test kit for programs built on chanstream, and
-// for any code that speaks a protocol over a net.Conn:
+// Package streamtest is a test kit for programs built on chanstream, and for
+// any code that speaks a protocol over a [net.Conn]:
 //
 //   - Pairs: [Pipe], an in-memory connection with a socket's buffering,
 //     half-close and deadlines; [SocketPair], [TCPPair], and [TLSPair]

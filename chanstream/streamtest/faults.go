@@ -34,8 +34,8 @@ func (d Direction) String() string {
 	return fmt.Sprintf("Direction(%d)", uint8(d))
 }
 
-// Fault is one fault that [Inject] puts on a connection. Faults are
-// checked by Inject: a bad value fails the test there.
+// Fault is one fault that [Inject] puts on a connection. Faults are checked
+// by [Inject]: a bad value fails the test there.
 type Fault struct {
 	dir   Direction
 	desc  string
@@ -105,23 +105,23 @@ func Bandwidth(dir Direction, bytesPerSecond int) Fault {
 	return newFault(dir, desc, check, func(f *dirFaults) { f.rate = bytesPerSecond })
 }
 
-// EOFAfter ends the data after n bytes, as a half-close that arrives
-// early. On Reads, the code reads exactly n bytes and then io.EOF,
-// whatever the peer sends after them. On Writes, n bytes are passed on,
-// then the connection's write half is closed (CloseWrite, or Close for a
-// connection without it), so that the peer reads EOF; the Write that
-// crosses n returns the bytes passed on and an error matching
-// syscall.EPIPE, as do later Writes. n must not be negative.
+// EOFAfter ends the data after n bytes, as a half-close that arrives early.
+// On [Reads], the code reads exactly n bytes and then [io.EOF], whatever the
+// peer sends after them. On [Writes], n bytes are passed on, then the
+// connection's write half is closed (CloseWrite, or Close for a connection
+// without it), so that the peer reads EOF; the Write that crosses n returns
+// the bytes passed on and an error matching [syscall.EPIPE], as do later
+// Writes. n must not be negative.
 func EOFAfter(dir Direction, n int64) Fault {
 	desc := fmt.Sprintf("EOFAfter(%v, %d)", dir, n)
 	return newFault(dir, desc, checkCount(desc, n), func(f *dirFaults) { f.eofAfter = n })
 }
 
-// ResetAfter resets the connection once n bytes have gone the given way:
-// the connection is closed (with SO_LINGER 0 on TCP, so that the peer
-// sees a reset), and the call that crosses n returns the bytes before it
-// and an error matching syscall.ECONNRESET, as do all later Reads and
-// Writes. n must not be negative.
+// ResetAfter resets the connection once n bytes have gone the given way: the
+// connection is closed (with SO_LINGER 0 on TCP, so that the peer sees a
+// reset), and the call that crosses n returns the bytes before it and an
+// error matching [syscall.ECONNRESET], as do all later Reads and Writes. n
+// must not be negative.
 func ResetAfter(dir Direction, n int64) Fault {
 	desc := fmt.Sprintf("ResetAfter(%v, %d)", dir, n)
 	return newFault(dir, desc, checkCount(desc, n), func(f *dirFaults) { f.resetAfter = n })
@@ -145,13 +145,13 @@ type faultDir struct {
 	start time.Time // when the first byte did, for the rate
 }
 
-// FaultConn wraps a net.Conn with faults; [Inject] makes one. It is a
-// net.Conn, with CloseWrite (which fails if the connection has none).
-// Everything drawn at random comes from the seed, one stream of draws per
-// direction, so that a test sees the same pieces and delays on each run
+// FaultConn wraps a [net.Conn] with faults; [Inject] makes one. It is a
+// net.Conn, with [FaultConn.CloseWrite] (which fails if the connection has
+// none). Everything drawn at random comes from the seed, one stream of draws
+// per direction, so that a test sees the same pieces and delays on each run
 // as long as it makes the same calls. A Read or Write that a fault makes
 // wait wakes on Close and at its deadline, with an error matching
-// net.ErrClosed or os.ErrDeadlineExceeded.
+// [net.ErrClosed] or [os.ErrDeadlineExceeded].
 type FaultConn struct {
 	conn net.Conn
 
@@ -180,8 +180,8 @@ func Inject(t testing.TB, conn net.Conn, seed uint64, faults ...Fault) *FaultCon
 	return c
 }
 
-// InjectPair is [Inject] on both ends of a pair, with seeds seed and
-// seed+1: the Reads faults of one end act on what the other writes.
+// InjectPair is [Inject] on both ends of a pair, with seeds seed and seed+1:
+// the [Reads] faults of one end act on what the other writes.
 func InjectPair(t testing.TB, a, b net.Conn, seed uint64, faults ...Fault) (*FaultConn, *FaultConn) {
 	t.Helper()
 	return Inject(t, a, seed, faults...), Inject(t, b, seed+1, faults...)
@@ -317,7 +317,7 @@ func (c *FaultConn) state() (closed, reset, wroteEOF bool) {
 	return c.closed, c.reset, c.wroteEOF
 }
 
-// Read reads from the connection through the faults on Reads.
+// Read reads from the connection through the faults on [Reads].
 func (c *FaultConn) Read(p []byte) (int, error) {
 	d := &c.read
 	d.mu.Lock()
@@ -357,7 +357,7 @@ func (c *FaultConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes to the connection through the faults on Writes.
+// Write writes to the connection through the faults on [Writes].
 func (c *FaultConn) Write(p []byte) (int, error) {
 	d := &c.write
 	d.mu.Lock()

@@ -27,13 +27,13 @@ const ownPrefix = "github.com/chanstream/chanstream/"
 // closed), that the test left no goroutine running; call it first in the
 // test. Goroutines that were running when it was called are not counted.
 //
-// A goroutine that runs chanstream's code, such as the pumps, watch
-// timers and Receivers of a stream that was closed but has not finished
-// closing, is given up to [LeakWait] to finish; any other is reported
-// after goleak's own retries (about half a second). So a test that closes
-// its streams without waiting for WaitClosed needs no ignore list. The
-// leaks are reported with t.Error. opts are goleak's (IgnoreTopFunction,
-// IgnoreAnyFunction, ...), but not goleak.Cleanup.
+// A goroutine that runs chanstream's code, such as the pumps, watch timers
+// and Receivers of a stream that was closed but has not finished closing, is
+// given up to [LeakWait] to finish; any other is reported after goleak's own
+// retries (about half a second). So a test that closes its streams without
+// waiting for WaitClosed needs no ignore list. The leaks are reported with
+// t.Error. opts are goleak's (IgnoreTopFunction, IgnoreAnyFunction, ...),
+// but not [goleak.Cleanup].
 func VerifyNone(t testing.TB, opts ...goleak.Option) {
 	t.Helper()
 	opts = append([]goleak.Option{goleak.IgnoreCurrent()}, opts...)

@@ -49,13 +49,14 @@ type pipe struct {
 // PipeConn is one end of an in-memory connection made by [Pipe] or
 // [PipeSize]. Unlike [net.Pipe], whose writes wait for a reader, each
 // direction has a bounded buffer, as a socket's kernel buffers: a Write
-// completes as soon as its bytes fit in the buffer, and waits only while
-// the buffer is full. It can half-close ([PipeConn.CloseWrite]) and has
-// net.Conn's deadlines. Its errors are [*net.OpError]s as a socket's:
-// after Close, calls fail with an error matching [net.ErrClosed]; a Write
-// after CloseWrite, or after the other end closed, fails with one matching
-// [syscall.EPIPE]; an expired deadline gives one matching
-// [os.ErrDeadlineExceeded] whose Timeout method reports true.
+// completes as soon as its bytes fit in the buffer, and waits only while the
+// buffer is full. It can half-close ([PipeConn.CloseWrite]) and has
+// [net.Conn]'s deadlines. Its errors are [*net.OpError] values, as a
+// socket's are: after Close, calls fail with an error matching
+// [net.ErrClosed]; a Write after [PipeConn.CloseWrite], or after the other
+// end closed, fails with one matching [syscall.EPIPE]; an expired deadline
+// gives one matching [os.ErrDeadlineExceeded] whose Timeout method reports
+// true.
 //
 // A PipeConn may be used from several goroutines at once.
 type PipeConn struct {
@@ -112,7 +113,7 @@ func (c *PipeConn) opError(op string, err error) error {
 }
 
 // Read reads what the other end wrote, waiting until at least one byte is
-// there. It returns io.EOF once the other end has closed or half-closed
+// there. It returns [io.EOF] once the other end has closed or half-closed
 // and every byte it wrote has been read.
 func (c *PipeConn) Read(b []byte) (int, error) {
 	p := c.p
@@ -172,7 +173,7 @@ func (c *PipeConn) Write(b []byte) (int, error) {
 }
 
 // CloseWrite closes the write half: the other end reads what was written,
-// then io.EOF, and can still write; writes on this end fail.
+// then [io.EOF], and can still write; writes on this end fail.
 func (c *PipeConn) CloseWrite() error {
 	p := c.p
 	p.mu.Lock()
@@ -186,8 +187,8 @@ func (c *PipeConn) CloseWrite() error {
 }
 
 // Close closes this end: its blocked and later calls fail with an error
-// matching net.ErrClosed, the bytes it had not read are dropped, the other
-// end reads what this end wrote and then io.EOF, and its writes fail. A
+// matching [net.ErrClosed], the bytes it had not read are dropped, the other
+// end reads what this end wrote and then [io.EOF], and its writes fail. A
 // second Close returns an error matching net.ErrClosed.
 func (c *PipeConn) Close() error {
 	p := c.p

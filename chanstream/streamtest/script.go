@@ -77,11 +77,11 @@ type scriptAddr string
 func (a scriptAddr) Network() string { return "script" }
 func (a scriptAddr) String() string  { return string(a) }
 
-// Script is a net.Conn whose other end is played by a script, in the
-// manner of tokio-test's io::Builder: the steps say what the code under
-// test will read (Send: the peer sends), what it must write (Expect),
-// pauses, the end of the peer's data, a reset and errors. The steps are
-// played in order, each once:
+// Script is a [net.Conn] whose other end is played by a script, in the
+// manner of tokio-test's io::Builder: the steps say what the code under test
+// will read (Send: the peer sends), what it must write (Expect), pauses, the
+// end of the peer's data, a reset and errors. The steps are played in order,
+// each once:
 //
 //   - A Read returns data of the current Send step, never more than is
 //     left of that step, so that each piece arrives on its own and the code
@@ -101,9 +101,9 @@ func (a scriptAddr) String() string  { return string(a) }
 //     stream may still be sending.
 //
 // A Script is closed at the end of the test. Its calls fail with errors
-// matching [net.ErrClosed] after Close, and os.ErrDeadlineExceeded past
-// a deadline, as a socket's. The script can be extended while it plays;
-// its methods may be called from several goroutines.
+// matching [net.ErrClosed] after Close, and [os.ErrDeadlineExceeded] past a
+// deadline, as a socket's. The script can be extended while it plays; its
+// methods may be called from several goroutines.
 type Script struct {
 	t testing.TB
 
@@ -125,9 +125,9 @@ type Script struct {
 
 var _ net.Conn = (*Script)(nil)
 
-// NewScript returns a Script with no steps yet; add them with its step
-// methods. It is closed at the end of the test, after the unplayed steps
-// are reported.
+// NewScript returns a [Script] with no steps yet; add them with its step
+// methods. It is closed at the end of the test, after the unplayed steps are
+// reported.
 func NewScript(t testing.TB) *Script {
 	t.Helper()
 	s := &Script{t: t, frontSince: time.Now()}
@@ -189,16 +189,17 @@ func (s *Script) Wait(d time.Duration) *Script {
 	return s.add(step{kind: stepWait, wait: d})
 }
 
-// SendEOF adds a step where the peer half-closes: reads return io.EOF
-// from then on, and the code can still write (Expect steps may follow).
+// SendEOF adds a step where the peer half-closes: reads return [io.EOF] from
+// then on, and the code can still write (Expect steps may follow).
 func (s *Script) SendEOF() *Script {
 	s.t.Helper()
 	return s.add(step{kind: stepSendEOF})
 }
 
-// Reset adds a step where the peer resets the connection: the next Read
-// or Write, and every call after it, fails with an error matching
-// syscall.ECONNRESET (a *net.OpError, as a socket's). It is the last step.
+// Reset adds a step where the peer resets the connection: the next Read or
+// Write, and every call after it, fails with an error matching
+// [syscall.ECONNRESET] (a [*net.OpError], as a socket's). It is the last
+// step.
 func (s *Script) Reset() *Script {
 	s.t.Helper()
 	return s.add(step{kind: stepReset})
@@ -225,9 +226,9 @@ func (s *Script) WriteError(err error) *Script {
 }
 
 // ExpectCloseWrite adds a step where the code under test must half-close
-// (CloseWrite, which chanstream's WriteEOF calls). A CloseWrite anywhere
-// else fails the test; Writes after it fail with an error matching
-// syscall.EPIPE.
+// ([Script.CloseWrite], which chanstream's WriteEOF calls). A CloseWrite
+// anywhere else fails the test; Writes after it fail with an error matching
+// [syscall.EPIPE].
 func (s *Script) ExpectCloseWrite() *Script {
 	s.t.Helper()
 	return s.add(step{kind: stepExpectCloseWrite})
@@ -382,10 +383,10 @@ func (s *Script) Write(p []byte) (int, error) {
 	}
 }
 
-// CloseWrite half-closes the code's side: it plays an ExpectCloseWrite
-// step, waiting as a Write does while a step for the reads is current.
-// Anywhere else it fails the test. Later Writes fail with an error
-// matching syscall.EPIPE.
+// CloseWrite half-closes the code's side: it plays an
+// [Script.ExpectCloseWrite] step, waiting as a Write does while a step for
+// the reads is current. Anywhere else it fails the test. Later Writes fail
+// with an error matching [syscall.EPIPE].
 func (s *Script) CloseWrite() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -431,9 +432,9 @@ func (s *Script) CloseWrite() error {
 	}
 }
 
-// Close closes the connection, playing an ExpectClose step if it is the
-// current one. Blocked calls return an error matching net.ErrClosed, as
-// do later ones; a second Close too.
+// Close closes the connection, playing an [Script.ExpectClose] step if it is
+// the current one. Blocked calls return an error matching [net.ErrClosed],
+// as do later ones; a second Close too.
 func (s *Script) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -508,7 +509,7 @@ func (s *Script) SetDeadline(t time.Time) error { return s.setDeadlines(t, true,
 // SetReadDeadline sets the deadline of Read, waking a Read that waits.
 func (s *Script) SetReadDeadline(t time.Time) error { return s.setDeadlines(t, true, false) }
 
-// SetWriteDeadline sets the deadline of Write and CloseWrite.
+// SetWriteDeadline sets the deadline of Write and [Script.CloseWrite].
 func (s *Script) SetWriteDeadline(t time.Time) error { return s.setDeadlines(t, false, true) }
 
 func (s *Script) setDeadlines(t time.Time, read, write bool) error {

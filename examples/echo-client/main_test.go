@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestEchoClient_AgainstTheSeedPythonServer(t *testing.T) {
+func TestEchoClient_AgainstThePythonServer(t *testing.T) {
 	python := testnet.Program(t, "python3", "python3")
 	script, err := os.ReadFile(filepath.Join("testdata", "tcp_echo_server.py"))
 	if err != nil {

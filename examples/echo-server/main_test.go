@@ -64,7 +64,7 @@ func startServer(t *testing.T) (port int, out *syncBuffer) {
 	return 0, nil
 }
 
-func TestEchoServer_AgainstTheSeedPythonClient(t *testing.T) {
+func TestEchoServer_AgainstThePythonClient(t *testing.T) {
 	python := testnet.Program(t, "python3", "python3")
 	port, out := startServer(t)
 	script, err := os.ReadFile(filepath.Join("testdata", "tcp_echo_client.py"))
@@ -122,7 +122,7 @@ func TestEchoServer_ManyClients(t *testing.T) {
 
 // 100 bytes that cut a character in two: the original's data.decode()
 // raises, asyncio logs it and closes the connection; nothing is printed on
-// stdout and nothing is echoed (the seed's Python client then prints
+// stdout and nothing is echoed (the Python client then prints
 // "Received: ”").
 func TestEchoServer_MessageCutInsideACharacter(t *testing.T) {
 	port, out := startServer(t)

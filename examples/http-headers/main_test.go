@@ -58,7 +58,7 @@ func withoutDate(s string) string {
 	return strings.Join(keep, "")
 }
 
-// compare runs the example and the seed's Python original against url and
+// compare runs the example and its Python original against url and
 // checks that they print the same headers.
 func compare(t *testing.T, url string, env ...string) {
 	t.Helper()

@@ -15,7 +15,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// The example prints what the seed's Python program prints, byte for byte:
+// The example prints what its Python original prints, byte for byte:
 // the Python program itself (testdata/wait_for_data.py, copied from the
 // asyncio documentation) is the oracle.
 func TestWaitForData_PrintsWhatThePythonOriginalPrints(t *testing.T) {

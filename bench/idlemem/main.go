@@ -14,7 +14,7 @@
 // The servers are:
 //
 //	chanstream  listener.Listen, with a handler that loops on ReadLine,
-//	            Write and Drain (the handler of issue 5)
+//	            Write and Drain
 //	stream      a goroutine per connection running the same loop on
 //	            chanstream.NewStream, without the listener
 //	raw         a goroutine per connection reading lines with a 64 KiB
@@ -22,10 +22,12 @@
 //
 // Usage:
 //
-//	go run ./internal/idlemem                      # chanstream and raw, 10,000 connections
-//	go run ./internal/idlemem -server stream -n 2000
-//	go run ./internal/idlemem -classes             # and the runtime's memory classes
-//	go run ./internal/idlemem -memprofile idle.prof
+//	go run ./idlemem                      # chanstream and raw, 10,000 connections
+//	go run ./idlemem -server stream -n 2000
+//	go run ./idlemem -classes             # and the runtime's memory classes
+//	go run ./idlemem -memprofile idle.prof
+//
+// Run it from bench/, which is its own module.
 //
 // It needs RLIMIT_NOFILE's hard limit above n (and the loopback ports for n
 // client connections); it raises the soft limit itself. It runs on Linux,
