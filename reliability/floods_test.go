@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/listener"
 )
 
@@ -82,11 +83,13 @@ func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
 	var received int64
 	var mismatch atomic.Bool
 	readDone := make(chan struct{})
-	go func() { // a slow reader: 256 KiB, then a pause
+	// A slow reader: 256 KiB per ms at most (streamtest.Bandwidth).
+	slow := streamtest.Inject(t, peer, 9, streamtest.Bandwidth(streamtest.Reads, 256<<10*1000))
+	go func() {
 		defer close(readDone)
 		buf := make([]byte, 256<<10)
 		for received < int64(len(payload)) {
-			n, err := io.ReadFull(peer, buf[:min(len(buf), len(payload)-int(received))])
+			n, err := io.ReadFull(slow, buf[:min(len(buf), len(payload)-int(received))])
 			if !bytes.Equal(buf[:n], payload[received:received+int64(n)]) {
 				mismatch.Store(true)
 			}
@@ -94,7 +97,6 @@ func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
 			if err != nil {
 				return
 			}
-			time.Sleep(time.Millisecond)
 		}
 	}()
 	start := time.Now()
