@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -47,5 +48,32 @@ func ExampleCloseStreams() {
 	fmt.Println("closed:", err)
 	// Output:
 	// BYE
+	// closed: <nil>
+}
+
+// ServeScript plays a script as the server a client dials: here a client
+// built on chanstream that sends a request and reads the reply, which the
+// script sends in two pieces.
+func ExampleServeScript() {
+	t := newExampleTB()
+	defer t.done()
+	server := streamtest.NewScript(t).
+		Expect("GET /motd\n").
+		Send("hello, ").
+		Send("world\n").
+		ExpectClose()
+	addr := streamtest.ServeScript(t, server)
+
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		panic(err)
+	}
+	s := chanstream.NewStream(conn)
+	s.Write([]byte("GET /motd\n"))
+	line, err := s.ReadLine(context.Background())
+	fmt.Printf("%q %v\n", line, err)
+	fmt.Println("closed:", streamtest.CloseStreams(t, s))
+	// Output:
+	// "hello, world\n" <nil>
 	// closed: <nil>
 }

@@ -77,23 +77,9 @@ func TestCloseStreams_ReturnsTheReset(t *testing.T) {
 	}
 }
 
-// recordingTB records the failures of a helper under test.
-type recordingTB struct {
-	testing.TB
-	mu     sync.Mutex
-	errors []string
-}
-
-func (r *recordingTB) Helper() {}
-func (r *recordingTB) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errors = append(r.errors, format)
-}
-
 func TestCloseStreams_NoStreams(t *testing.T) {
-	rec := &recordingTB{TB: t}
-	if err := CloseStreams(rec); err != nil || len(rec.errors) != 0 {
-		t.Fatalf("CloseStreams with no streams = %v, failures %q", err, rec.errors)
+	var err error
+	if got := report(t, func(t testing.TB) { err = CloseStreams(t) }); got != "" || err != nil {
+		t.Fatalf("CloseStreams with no streams = %v, reported %q", err, got)
 	}
 }
