@@ -1,47 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/dial"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/tlsupgrade"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // startServer runs the example with certs made for the test, until it ends.
-func startServer(t *testing.T) (port string, certs *testnet.TLS, log *syncBuffer) {
+func startServer(t *testing.T) (port string, certs *testnet.TLS, log *streamtest.Buffer) {
 	t.Helper()
 	certs = testnet.NewTLS(t, "localhost", "127.0.0.1")
-	log = &syncBuffer{}
+	log = &streamtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -148,7 +129,7 @@ func TestStartTLS_GoClient(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, log *syncBuffer, want string) {
+func eventually(t *testing.T, log *streamtest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(log.String(), want) {
