@@ -241,18 +241,15 @@ func TestScenario13_ManyDrainsWhileWriting(t *testing.T) {
 	ctx := ctxFor(t, 5*time.Minute)
 
 	readDone := make(chan int64, 1)
+	// Slow for the first MiB, so the drainers really wait: reads of at
+	// most 4 KiB, each held back 100 µs. The faults read no more than they
+	// return, so the rest is read from the socket itself, at full speed.
+	slow := streamtest.Inject(t, peer, 13, streamtest.Chop(streamtest.Reads, 4096), streamtest.Latency(streamtest.Reads, 100*time.Microsecond, 0))
 	go func() {
-		// Slow for the first MiB, so the drainers really wait.
-		var n int64
-		buf := make([]byte, 4096)
-		for n < 1<<20 {
-			k, err := peer.Read(buf)
-			n += int64(k)
-			if err != nil {
-				readDone <- n
-				return
-			}
-			time.Sleep(100 * time.Microsecond)
+		n, err := io.Copy(io.Discard, io.LimitReader(slow, 1<<20))
+		if err != nil || n < 1<<20 {
+			readDone <- n
+			return
 		}
 		m, _ := io.Copy(io.Discard, peer)
 		readDone <- n + m
