@@ -87,22 +87,9 @@ func exchange(t *testing.T, c net.Conn, line string) string {
 	return buf.String()
 }
 
-// logBuffer is a slog handler writing to a buffer, safe for concurrent use.
+// logBuffer holds what a server logs, safe to read while it logs.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	streamtest.Buffer
 }
 
 func (l *logBuffer) logger() *slog.Logger {
