@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/dial"
 	"github.com/chanstream/chanstream/internal/testnet"
@@ -137,5 +138,48 @@ func eventually(t *testing.T, log *streamtest.Buffer, want string) {
 			t.Fatalf("the server never logged %q:\n%s", want, log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The session against a scripted client, before any TLS: replies to
+// pipelined and cut commands, an unknown verb, and the end of the client's
+// data, with no socket.
+func TestStartTLS_SessionWithAScriptedClient(t *testing.T) {
+	const greeting = "220 localhost ESMTP chanstream STARTTLS example\r\n"
+	for _, tc := range []struct {
+		name   string
+		script func(c *streamtest.Script)
+		log    string
+	}{
+		{"commands", func(c *streamtest.Script) {
+			c.Expect(greeting).
+				Send("ehlo me\r\n").
+				Expect("250-localhost at your service\r\n250-8BITMIME\r\n250 STARTTLS\r\n").
+				Send("NO").
+				Send("OP\r\nBOGUS\r\n"). // the command cut in two, then one pipelined behind it
+				Expect("250 2.0.0 OK\r\n502 5.5.2 Command not implemented\r\n").
+				Send("QUIT\r\n").
+				Expect("221 2.0.0 Bye\r\n")
+		}, "script:peer: connected\nscript:peer: QUIT\n"},
+		{"the client goes", func(c *streamtest.Script) {
+			c.Expect(greeting).
+				Send("HELO me\r\n").
+				Expect("250 localhost\r\n").
+				SendEOF()
+		}, "script:peer: connected\nscript:peer: gone (EOF)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			streamtest.VerifyNone(t)
+			client := streamtest.NewScript(t)
+			tc.script(client)
+			s := chanstream.NewStream(client)
+			defer streamtest.CloseStreams(t, s)
+			var log streamtest.Buffer
+			_, serverConfig := streamtest.TLSConfigs(t)
+			session(testnet.Ctx(t, 10*time.Second), s, serverConfig, &logger{w: &log})
+			if log.String() != tc.log {
+				t.Fatalf("the session logged:\n%s\nwant:\n%s", log.String(), tc.log)
+			}
+		})
 	}
 }
