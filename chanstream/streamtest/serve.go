@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,11 @@ func ServeScript(t testing.TB, script *Script) net.Addr {
 	if err != nil {
 		t.Fatalf("streamtest: ServeScript: %v", err)
 	}
-	accepted := make(chan *net.TCPConn, 1)
+	var (
+		mu      sync.Mutex
+		conn    *net.TCPConn // the accepted connection
+		stopped bool         // the test has ended: close what is accepted
+	)
 	fromClientDone := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -40,7 +45,15 @@ func ServeScript(t testing.TB, script *Script) net.Addr {
 			close(fromClientDone)
 			return
 		}
-		accepted <- c
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			c.Close()
+			close(fromClientDone)
+			return
+		}
+		conn = c
+		mu.Unlock()
 		defer c.Close()
 		toClientDone := make(chan struct{})
 		go func() {
@@ -57,11 +70,12 @@ func ServeScript(t testing.TB, script *Script) net.Addr {
 		case <-fromClientDone:
 		case <-time.After(ScriptWriteWait):
 		}
-		select {
-		case c := <-accepted:
-			c.Close()
-		default:
+		mu.Lock()
+		stopped = true
+		if conn != nil {
+			conn.Close()
 		}
+		mu.Unlock()
 		script.Close()
 		<-done
 	})

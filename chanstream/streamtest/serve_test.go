@@ -97,3 +97,17 @@ func TestServeScript_ReportsWhatTheClientGotWrong(t *testing.T) {
 		})
 	}
 }
+
+func TestServeScript_NoClient(t *testing.T) {
+	var addr net.Addr
+	got := report(t, func(rt testing.TB) {
+		addr = ServeScript(rt, NewScript(rt))
+	})
+	if got != "" {
+		t.Fatalf("an empty script no client dialed reported %q", got)
+	}
+	if c, err := net.DialTimeout("tcp", addr.String(), 10*time.Second); err == nil {
+		c.Close()
+		t.Fatal("the listener is still open after the test")
+	}
+}
