@@ -17,13 +17,13 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/tlsupgrade"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	streamtest.VerifyTestMain(m)
 }
 
 // echoServer accepts connections on ln and echoes each back until EOF,
@@ -53,12 +53,20 @@ func echoServer(t *testing.T, ln net.Listener) {
 	})
 }
 
+// closeStream closes s and fails the test unless it closed cleanly.
 func closeStream(t *testing.T, s *chanstream.Stream) {
 	t.Helper()
-	s.Close()
-	if err := s.WaitClosed(testnet.Ctx(t, 10*time.Second)); err != nil {
+	if err := streamtest.CloseStreams(t, s); err != nil {
 		t.Errorf("WaitClosed: %v", err)
 	}
+}
+
+// tlsConfigs returns streamtest's TLS configurations, the client's with no
+// server name, so that Dial chooses it.
+func tlsConfigs(t *testing.T) (client, server *tls.Config) {
+	client, server = streamtest.TLSConfigs(t)
+	client.ServerName = ""
+	return client, server
 }
 
 func roundTrip(t *testing.T, s *chanstream.Stream) {
@@ -405,20 +413,20 @@ func TestInterleave(t *testing.T) {
 	}
 }
 
-func tlsServer(t *testing.T, certs *testnet.TLS) net.Listener {
+func tlsServer(t *testing.T, config *tls.Config) net.Listener {
 	t.Helper()
 	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
-	tln := tls.NewListener(ln, certs.ServerConfig())
+	tln := tls.NewListener(ln, config)
 	echoServer(t, tln)
 	return tln
 }
 
 func TestDial_TLS(t *testing.T) {
-	certs := testnet.NewTLS(t, "example.test", "127.0.0.1")
-	ln := tlsServer(t, certs)
+	clientConfig, serverConfig := tlsConfigs(t)
+	ln := tlsServer(t, serverConfig)
 	ctx := testnet.Ctx(t, 10*time.Second)
 	t.Run("verified by IP", func(t *testing.T) {
-		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()))
+		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(clientConfig))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -432,7 +440,7 @@ func TestDial_TLS(t *testing.T) {
 		}
 	})
 	t.Run("server name", func(t *testing.T) {
-		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithServerName("example.test"))
+		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(clientConfig), WithServerName(streamtest.TLSServerName))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,7 +448,7 @@ func TestDial_TLS(t *testing.T) {
 		roundTrip(t, s)
 	})
 	t.Run("wrong name", func(t *testing.T) {
-		_, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithServerName("other.test"))
+		_, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(clientConfig), WithServerName("other.test"))
 		var de *Error
 		var he x509.HostnameError
 		if !errors.As(err, &de) || de.Op != "tls handshake" {
@@ -452,7 +460,7 @@ func TestDial_TLS(t *testing.T) {
 		}
 	})
 	t.Run("unknown authority", func(t *testing.T) {
-		_, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(nil), WithServerName("example.test"))
+		_, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(nil), WithServerName(streamtest.TLSServerName))
 		var ua x509.UnknownAuthorityError
 		if !errors.As(err, &ua) {
 			t.Fatalf("Dial = %v; want x509.UnknownAuthorityError", err)
@@ -509,7 +517,7 @@ func TestDial_TLSHandshakeTimeout(t *testing.T) {
 }
 
 func TestFromConn_AdoptsTheConnection(t *testing.T) {
-	a, b := testnet.SocketPair(t)
+	a, b := streamtest.SocketPair(t)
 	sa := FromConn(a, chanstream.WithLimit(100))
 	sb := FromConn(b)
 	defer closeStream(t, sb)
@@ -527,9 +535,7 @@ func TestFromConn_AdoptsTheConnection(t *testing.T) {
 }
 
 func TestFromConn_PanicsOnADialOption(t *testing.T) {
-	a, b := testnet.SocketPair(t)
-	defer a.Close()
-	defer b.Close()
+	a, _ := streamtest.SocketPair(t)
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(r.(error).Error(), "WithTLS") {
 			t.Fatalf("FromConn with WithTLS: recover() = %v", r)
@@ -568,9 +574,9 @@ func TestPipe(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
-	certs := testnet.NewTLS(t, "127.0.0.1")
+	clientConfig, serverConfig := tlsConfigs(t)
 	ln := testnet.ListenTCP(t, "127.0.0.1", 0)
-	tln := tls.NewListener(ln, certs.ServerConfig())
+	tln := tls.NewListener(ln, serverConfig)
 	type result struct {
 		readErr error
 		conn    net.Conn
@@ -589,7 +595,7 @@ func TestDial_TLSCloseSendsCloseNotifyAndWaitsBounded(t *testing.T) {
 	}()
 	ctx := testnet.Ctx(t, 30*time.Second)
 	for _, timeout := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
-		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithTLSShutdownTimeout(timeout))
+		s, err := Dial(ctx, "tcp", ln.Addr().String(), WithTLS(clientConfig), WithTLSShutdownTimeout(timeout))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/listener"
 )
@@ -117,9 +118,7 @@ func TestOptions_OfAnotherFunction(t *testing.T) {
 	if _, _, err := Pipe(WithTLS(nil)); err == nil || err.Error() != "dial: dial.WithTLS is not an option of Pipe" {
 		t.Errorf("Pipe(WithTLS(nil)) = %v", err)
 	}
-	a, b := testnet.SocketPair(t)
-	defer a.Close()
-	defer b.Close()
+	a, _ := streamtest.SocketPair(t)
 	defer func() {
 		r := recover()
 		if err, ok := r.(error); !ok || err.Error() != "dial: dial.WithTLS is not an option of FromConn" {
@@ -133,9 +132,9 @@ func TestOptions_OfAnotherFunction(t *testing.T) {
 // not match: the step once, then crypto/tls's and x509's words, with no
 // tlsupgrade prefix in between.
 func TestError_CertificateMessage(t *testing.T) {
-	certs := testnet.NewTLS(t, "example.test")
-	ln := tlsServer(t, certs)
-	_, err := Dial(testnet.Ctx(t, 10*time.Second), "tcp", ln.Addr().String(), WithTLS(certs.ClientConfig()), WithServerName("other.test"))
+	clientConfig, serverConfig := tlsConfigs(t)
+	ln := tlsServer(t, serverConfig)
+	_, err := Dial(testnet.Ctx(t, 10*time.Second), "tcp", ln.Addr().String(), WithTLS(clientConfig), WithServerName("other.test"))
 	want := "dial tcp " + ln.Addr().String() + ": tls handshake: tls: failed to verify certificate: x509: "
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "other.test") {
 		t.Errorf("Dial error\n got %v\nwant %s...other.test...", err, want)

@@ -20,12 +20,12 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	streamtest.VerifyTestMain(m)
 }
 
 // echo is a handler echoing lines until EOF or its ctx ends.
@@ -87,22 +87,9 @@ func exchange(t *testing.T, c net.Conn, line string) string {
 	return buf.String()
 }
 
-// logBuffer is a slog handler writing to a buffer, safe for concurrent use.
+// logBuffer holds what a server logs, safe to read while it logs.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	streamtest.Buffer
 }
 
 func (l *logBuffer) logger() *slog.Logger {
@@ -453,11 +440,11 @@ func TestServer_FirstByteTimeout(t *testing.T) {
 }
 
 func TestServer_TLS(t *testing.T) {
-	certs := testnet.NewTLS(t, "127.0.0.1")
+	clientConfig, serverConfig := streamtest.TLSConfigs(t)
 	var logs logBuffer
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(certs.ServerConfig()), WithTLSHandshakeTimeout(2*time.Second), WithLogger(logs.logger()))
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(serverConfig), WithTLSHandshakeTimeout(2*time.Second), WithLogger(logs.logger()))
 	addr := srv.Addrs()[0].String()
-	c, err := tls.Dial("tcp", addr, certs.ClientConfig())
+	c, err := tls.Dial("tcp", addr, clientConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,8 +464,8 @@ func TestServer_TLS(t *testing.T) {
 }
 
 func TestServer_MaxConnsCountsHandshakes(t *testing.T) {
-	certs := testnet.NewTLS(t, "127.0.0.1")
-	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(certs.ServerConfig()), WithMaxConns(1))
+	_, serverConfig := streamtest.TLSConfigs(t)
+	srv := serve(t, "tcp", "127.0.0.1:0", echo, WithTLS(serverConfig), WithMaxConns(1))
 	dialServer(t, srv) // connects, never says hello: stays in the handshake
 	eventually(t, "a handshake in progress", func() bool { return srv.Stats().Handshaking == 1 })
 	c := dialServer(t, srv)
@@ -783,9 +770,9 @@ func TestServer_FromFile(t *testing.T) {
 
 func TestServer_TLSShutdownTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	certs := testnet.NewTLS(t, "127.0.0.1")
-	srv := serve(t, "tcp", "127.0.0.1:0", echoOnce, WithTLS(certs.ServerConfig()), WithTLSShutdownTimeout(timeout))
-	c, err := tls.Dial("tcp", srv.Addrs()[0].String(), certs.ClientConfig())
+	clientConfig, serverConfig := streamtest.TLSConfigs(t)
+	srv := serve(t, "tcp", "127.0.0.1:0", echoOnce, WithTLS(serverConfig), WithTLSShutdownTimeout(timeout))
+	c, err := tls.Dial("tcp", srv.Addrs()[0].String(), clientConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

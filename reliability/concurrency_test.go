@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 // message builds a self-checking line: "<writer> <seq> <len> <body>\n",
@@ -136,13 +137,15 @@ func TestScenario11_ConcurrentWritersNeverInterleave(t *testing.T) {
 // Scenario 12: two goroutines call ReadLine on one stream while the peer
 // sends lines of many sizes (up to half the limit, so across chunks): every
 // line goes whole to exactly one of them, and each sees its lines in the
-// order they were sent.
+// order they were sent. The stream reads the socket in pieces of 1 to 4096
+// bytes (streamtest.Chop), so that lines arrive cut at every offset.
 func TestScenario12_TwoReadersSplitLinesWhole(t *testing.T) {
 	lines := 20000
 	if testing.Short() {
 		lines = 2000
 	}
-	s, peer := streams(t)
+	ours, peer := streamtest.TCPPair(t)
+	s := streamOver(t, streamtest.Inject(t, ours, 12, streamtest.Chop(streamtest.Reads, 4096)))
 	ctx := ctxFor(t, 60*time.Second)
 
 	sent := make(chan error, 1)
@@ -238,18 +241,15 @@ func TestScenario13_ManyDrainsWhileWriting(t *testing.T) {
 	ctx := ctxFor(t, 5*time.Minute)
 
 	readDone := make(chan int64, 1)
+	// Slow for the first MiB, so the drainers really wait: reads of at
+	// most 4 KiB, each held back 100 µs. The faults read no more than they
+	// return, so the rest is read from the socket itself, at full speed.
+	slow := streamtest.Inject(t, peer, 13, streamtest.Chop(streamtest.Reads, 4096), streamtest.Latency(streamtest.Reads, 100*time.Microsecond, 0))
 	go func() {
-		// Slow for the first MiB, so the drainers really wait.
-		var n int64
-		buf := make([]byte, 4096)
-		for n < 1<<20 {
-			k, err := peer.Read(buf)
-			n += int64(k)
-			if err != nil {
-				readDone <- n
-				return
-			}
-			time.Sleep(100 * time.Microsecond)
+		n, err := io.Copy(io.Discard, io.LimitReader(slow, 1<<20))
+		if err != nil || n < 1<<20 {
+			readDone <- n
+			return
 		}
 		m, _ := io.Copy(io.Discard, peer)
 		readDone <- n + m

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -20,24 +20,33 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/hooks"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/listener"
 )
 
-// Scenario 1: the peer resets the connection mid-stream (SO_LINGER 0).
+// Scenario 1: the peer resets the connection mid-stream (SO_LINGER 0), at
+// a point drawn from the round's seed: streamtest.ResetAfter lets the peer's
+// Write send that many bytes, then resets.
 func TestScenario01_PeerResetMidStream(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	data := make([]byte, 8<<20)
 	rand.Read(data)
 	lost := 0
-	for round := 0; round < 20; round++ {
-		s, peer := streams(t)
-		cut := mrand.Intn(len(data))
+	for round := uint64(0); round < 20; round++ {
+		s, raw := streams(t)
+		cut := mrand.New(mrand.NewPCG(round, 1)).IntN(len(data))
+		peer := streamtest.Inject(t, raw, round, streamtest.ResetAfter(streamtest.Writes, int64(cut)))
+		wrote := make(chan error, 1)
 		go func() {
-			peer.Write(data[:cut])
-			peer.SetLinger(0)
-			peer.Close() // RST, at once
+			n, err := peer.Write(data)
+			if n != cut || !errors.Is(err, syscall.ECONNRESET) {
+				err = fmt.Errorf("the peer's Write = %d, %v; want %d and the reset", n, err, cut)
+			} else {
+				err = nil
+			}
+			wrote <- err
 		}()
 		var got []byte
 		var err error
@@ -49,8 +58,11 @@ func TestScenario01_PeerResetMidStream(t *testing.T) {
 				break
 			}
 		}
-		if !bytes.Equal(got, data[:len(got)]) {
-			t.Fatalf("round %d: the bytes read are not what the peer sent", round)
+		if werr := <-wrote; werr != nil {
+			t.Fatalf("round %d: %v", round, werr)
+		}
+		if !bytes.Equal(got, data[:len(got)]) || len(got) > cut {
+			t.Fatalf("round %d: the bytes read are not a prefix of what the peer sent", round)
 		}
 		if !errors.Is(err, syscall.ECONNRESET) && err != io.EOF {
 			t.Fatalf("round %d: the read ended with %v; want ECONNRESET", round, err)
@@ -70,11 +82,16 @@ func TestScenario01_PeerResetMidStream(t *testing.T) {
 	}
 
 	// Everything that reached us before the reset is read before the error.
-	s, peer := streams(t)
-	peer.Write([]byte("buffered before the reset\npartial"))
-	testnet.Eventually(t, "the data to arrive", func() bool { return s.Stats().ReadBuffered == 33 })
-	peer.SetLinger(0)
-	peer.Close()
+	const buffered = "buffered before the reset\npartial"
+	s, raw := streams(t)
+	peer := streamtest.Inject(t, raw, 0, streamtest.ResetAfter(streamtest.Writes, int64(len(buffered))))
+	if _, err := peer.Write([]byte(buffered)); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Eventually(t, "the data to arrive", func() bool { return s.Stats().ReadBuffered == len(buffered) })
+	if _, err := peer.Write([]byte("x")); !errors.Is(err, syscall.ECONNRESET) { // past the count: the reset
+		t.Fatalf("the peer's Write past ResetAfter = %v", err)
+	}
 	testnet.Eventually(t, "the reset", func() bool { return s.Reader().Err() != nil })
 	line1, _ := s.ReadLine(ctx)
 	line2, _ := s.ReadLine(ctx)
@@ -82,28 +99,41 @@ func TestScenario01_PeerResetMidStream(t *testing.T) {
 	if string(line1) != "buffered before the reset\n" || string(line2) != "partial" || !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read %q, %q, then %v", line1, line2, err)
 	}
-	figure(t, 1, "20 resets at random points of an 8 MiB send: what we read was a prefix of what was sent every time, then ECONNRESET, also on the next Write and Drain; bytes the stream had received and lost: 0 (%d bytes never left the resetting peer: SO_LINGER 0 drops its unsent data)", lost)
+	figure(t, 1, "20 resets at seeded points of an 8 MiB send: what we read was a prefix of what was sent every time, then ECONNRESET, also on the next Write and Drain; bytes the stream had received and lost: 0 (%d bytes never left the resetting peer: SO_LINGER 0 drops its unsent data)", lost)
 }
 
 // Scenario 2: the peer half-closes; we read EOF and our writes still arrive.
+// Over TCP, a socket pair and streamtest's in-memory Pipe, with the peer's
+// half-close made by streamtest.EOFAfter once the request has gone, and the
+// request read in pieces cut by streamtest.Chop.
 func TestScenario02_PeerHalfCloses(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	for _, kind := range []string{"tcp", "socketpair"} {
-		var ours, peer net.Conn
-		if kind == "tcp" {
-			ours, peer = testnet.TCPPair(t)
-		} else {
-			ours, peer = testnet.SocketPair(t)
-		}
+	request := bytes.Repeat([]byte("request "), 100000)
+	pairs := []struct {
+		name string
+		pair streamtest.MakePair
+	}{
+		{"tcp", func(t testing.TB) (net.Conn, net.Conn) { return streamtest.TCPPair(t) }},
+		{"socketpair", streamtest.SocketPair},
+		{"pipe", func(t testing.TB) (net.Conn, net.Conn) { return streamtest.Pipe(t) }},
+	}
+	for i, kind := range pairs {
+		rawOurs, rawPeer := kind.pair(t)
+		ours, peer := streamtest.InjectPair(t, rawOurs, rawPeer, uint64(i),
+			streamtest.Chop(streamtest.Reads, 4096),
+			streamtest.EOFAfter(streamtest.Writes, int64(len(request))))
 		s := chanstream.NewStream(ours)
-		request := bytes.Repeat([]byte("request "), 100000)
+		wrote := make(chan error, 1)
 		go func() {
-			peer.Write(request)
-			peer.(interface{ CloseWrite() error }).CloseWrite()
+			_, err := peer.Write(request) // all of it, then the half-close
+			wrote <- err
 		}()
 		got, err := s.ReadChunk(ctx, -1) // to EOF
 		if err != nil || !bytes.Equal(got, request) || !s.AtEOF() {
-			t.Fatalf("%s: read %d bytes, %v", kind, len(got), err)
+			t.Fatalf("%s: read %d bytes, %v", kind.name, len(got), err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("%s: the peer's Write = %v", kind.name, err)
 		}
 		// Echo after EOF.
 		go func() {
@@ -112,14 +142,14 @@ func TestScenario02_PeerHalfCloses(t *testing.T) {
 		}()
 		back, err := io.ReadAll(peer)
 		if err != nil || !bytes.Equal(back, request) {
-			t.Fatalf("%s: the echo after EOF: %d bytes, %v", kind, len(back), err)
+			t.Fatalf("%s: the echo after EOF: %d bytes, %v", kind.name, len(back), err)
 		}
 		if err := s.WaitClosed(ctx); err != nil {
 			t.Fatal(err)
 		}
 		peer.Close()
 	}
-	figure(t, 2, "800 KB request then half-close, over TCP and a socket pair: EOF read, the 800 KB echo after EOF arrived whole")
+	figure(t, 2, "800 KB request then half-close, over TCP, a socket pair and an in-memory pipe, read in pieces of up to 4 KiB: EOF read, the 800 KB echo after EOF arrived whole")
 }
 
 // Scenario 3: a local Close wakes a blocked ReadLine and a blocked Write.
@@ -202,16 +232,18 @@ func TestScenario04_PeerNeverReads(t *testing.T) {
 // part of the data buffered; the next call sees every byte. 10,000 cancel
 // points, each exactly where a read was about to wait with partial data.
 func TestScenario05_CancelPointsLoseNothing(t *testing.T) {
-	rng := mrand.New(mrand.NewSource(time.Now().UnixNano()))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := mrand.New(mrand.NewPCG(seed, 5))
 	var stream bytes.Buffer
 	var records []string
 	for stream.Len() < 2<<20 {
-		if rng.Intn(2) == 0 {
-			rec := strings.Repeat(string(rune('a'+rng.Intn(26))), 1+rng.Intn(300)) + ";;"
+		if rng.IntN(2) == 0 {
+			rec := strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(300)) + ";;"
 			records = append(records, "U"+rec)
 			stream.WriteString(rec)
 		} else {
-			rec := make([]byte, 1+rng.Intn(500))
+			rec := make([]byte, 1+rng.IntN(500))
 			rand.Read(rec)
 			records = append(records, "X"+strconv.Itoa(len(rec)))
 			stream.Write(rec)
@@ -228,7 +260,7 @@ func TestScenario05_CancelPointsLoseNothing(t *testing.T) {
 			r.FeedEOF()
 			return
 		}
-		k := min(len(data)-pos, 1+rng.Intn(40))
+		k := min(len(data)-pos, 1+rng.IntN(40))
 		r.Feed(context.Background(), data[pos:pos+k])
 		pos += k
 	}
@@ -236,7 +268,7 @@ func TestScenario05_CancelPointsLoseNothing(t *testing.T) {
 		for {
 			ctx, cancel := context.WithCancel(context.Background())
 			waits := 0
-			cancelAt := 1 + rng.Intn(4)
+			cancelAt := 1 + rng.IntN(4)
 			hooks.SetWaitHook(r, func() {
 				waits++
 				if waits == cancelAt && cancels < 10000 {

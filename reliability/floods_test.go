@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/listener"
 )
 
@@ -82,11 +83,13 @@ func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
 	var received int64
 	var mismatch atomic.Bool
 	readDone := make(chan struct{})
-	go func() { // a slow reader: 256 KiB, then a pause
+	// A slow reader: 256 KiB per ms at most (streamtest.Bandwidth).
+	slow := streamtest.Inject(t, peer, 9, streamtest.Bandwidth(streamtest.Reads, 256<<10*1000))
+	go func() {
 		defer close(readDone)
 		buf := make([]byte, 256<<10)
 		for received < int64(len(payload)) {
-			n, err := io.ReadFull(peer, buf[:min(len(buf), len(payload)-int(received))])
+			n, err := io.ReadFull(slow, buf[:min(len(buf), len(payload)-int(received))])
 			if !bytes.Equal(buf[:n], payload[received:received+int64(n)]) {
 				mismatch.Store(true)
 			}
@@ -94,7 +97,6 @@ func TestScenario09_HugeWriteToASlowReader(t *testing.T) {
 			if err != nil {
 				return
 			}
-			time.Sleep(time.Millisecond)
 		}
 	}()
 	start := time.Now()
@@ -148,8 +150,9 @@ func TestScenario10_Slowloris(t *testing.T) {
 	}()
 	addr := srv.Addrs()[0].String()
 
-	// Each loris sends a byte a second until it sees its connection
-	// evicted (EOF or a reset), or until the bound ends the test.
+	// Each loris sends a byte a second (streamtest's Chop and Bandwidth on
+	// its writes) until it sees its connection evicted (EOF or a reset on
+	// a read), or until the bound ends the test.
 	ctx, stopLoris := context.WithTimeout(context.Background(), bound)
 	start := time.Now()
 	var loris sync.WaitGroup
@@ -166,27 +169,26 @@ func TestScenario10_Slowloris(t *testing.T) {
 				return
 			}
 			dialed.Add(1)
-			defer c.Close()
-			seen := func() {
+			slow, err := streamtest.NewFaultConn(c, uint64(i), streamtest.Chop(streamtest.Writes, 1), streamtest.Bandwidth(streamtest.Writes, 1))
+			if err != nil {
+				c.Close()
+				dialErrs <- err
+				return
+			}
+			defer slow.Close()
+			writeDone := make(chan struct{})
+			go func() {
+				defer close(writeDone)
+				slow.Write(bytes.Repeat([]byte("G"), int(bound/time.Second)+1))
+			}()
+			stop := context.AfterFunc(ctx, func() { slow.Close() })
+			c.Read(make([]byte, 1)) // the server sends nothing: this ends at the eviction, or at the bound's Close
+			if stop() {
 				evicted.Add(1)
 				lastEviction.Store(int64(time.Since(start)))
 			}
-			for {
-				if _, err := c.Write([]byte("G")); err != nil {
-					seen()
-					return
-				}
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-					return
-				}
-				c.SetReadDeadline(time.Now().Add(time.Millisecond))
-				if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-					seen()
-					return
-				}
-			}
+			slow.Close() // ends the Write
+			<-writeDone
 		}()
 	}
 	lorisDone := make(chan struct{})
@@ -263,5 +265,5 @@ func TestScenario10_Slowloris(t *testing.T) {
 	}
 	slices.Sort(latencies)
 	p50, p99 := latencies[len(latencies)/2], latencies[len(latencies)*99/100]
-	figure(t, 10, "%d connections sending 1 byte/s, idle timeout %v: all %d evicted, the last seen %v after the first dial (each loris looks once a second); a normal client meanwhile: %d round trips, p50 %v, p99 %v, evicted itself %d times", conns, idleTimeout, dialed.Load(), time.Duration(lastEviction.Load()).Round(time.Millisecond), len(latencies), p50.Round(time.Microsecond), p99.Round(time.Microsecond), redials)
+	figure(t, 10, "%d connections sending 1 byte/s, idle timeout %v: all %d evicted, the last seen %v after the first dial (a loris sees its eviction at once, on a blocked read); a normal client meanwhile: %d round trips, p50 %v, p99 %v, evicted itself %d times", conns, idleTimeout, dialed.Load(), time.Duration(lastEviction.Load()).Round(time.Millisecond), len(latencies), p50.Round(time.Microsecond), p99.Round(time.Microsecond), redials)
 }

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,13 +11,12 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
 // childEnv names the role a re-executed test binary plays (see children).
@@ -37,7 +35,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m)
+	streamtest.VerifyTestMain(m)
 }
 
 // children are the programs the tests run in a subprocess, by role.
@@ -70,16 +68,20 @@ func ctxFor(t testing.TB, d time.Duration) context.Context { return testnet.Ctx(
 // the raw other end, both closed when the test ends.
 func streams(t *testing.T, opts ...chanstream.Option) (*chanstream.Stream, *net.TCPConn) {
 	t.Helper()
-	ours, peer := testnet.TCPPair(t)
-	s := chanstream.NewStream(ours, opts...)
+	ours, peer := streamtest.TCPPair(t)
+	return streamOver(t, ours, opts...), peer
+}
+
+// streamOver returns our stream over conn, aborted when the test ends and
+// waited for.
+func streamOver(t *testing.T, conn net.Conn, opts ...chanstream.Option) *chanstream.Stream {
+	t.Helper()
+	s := chanstream.NewStream(conn, opts...)
 	t.Cleanup(func() {
 		s.Abort()
-		peer.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.WaitClosed(ctx)
+		streamtest.CloseStreams(t, s)
 	})
-	return s, peer
+	return s
 }
 
 // stuck waits until s's writer is held at its high watermark with the
@@ -164,25 +166,6 @@ func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
 
 func kib(b float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", b/1024), ".0") + " KiB" }
 
-// syncBuffer is a bytes.Buffer safe to fill from one goroutine and read
-// from another (a child process's output).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A child is the test binary re-executed in a role (see children): what
 // it prints on stdout is read line by line, its stderr is kept for error
 // messages, and closing its stdin tells it to finish.
@@ -190,7 +173,7 @@ type child struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	out    *bufio.Reader
-	stderr *syncBuffer
+	stderr *streamtest.Buffer
 	done   chan struct{} // closed when the child has exited
 	err    error         // how it exited; set before done is closed
 }
@@ -210,7 +193,7 @@ func startChild(t *testing.T, role string, env ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: new(syncBuffer), done: make(chan struct{})}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: new(streamtest.Buffer), done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/dial"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/listener"
@@ -112,9 +113,7 @@ func TestScenario16_BadInputAndMisuse(t *testing.T) {
 			return panicOf(func() { chanstream.NewReader(chanstream.WithLimit(0)) })
 		}, contains("the limit must be positive"), "documented panic with CheckOptions' error"},
 		{"NewStream(WithLimit(-1)) panics", func(t *testing.T) error {
-			a, b := testnet.SocketPair(t)
-			defer a.Close()
-			defer b.Close()
+			a, _ := streamtest.SocketPair(t)
 			return panicOf(func() { chanstream.NewStream(a, chanstream.WithLimit(-1)) })
 		}, contains("the limit must be positive"), "documented panic with CheckOptions' error"},
 		{"watermarks with low > high", func(t *testing.T) error {
@@ -226,20 +225,17 @@ func TestScenario16_BadInputAndMisuse(t *testing.T) {
 // version, upgraded with tlsupgrade, with a server that reads to EOF.
 func tlsStream(t *testing.T, version uint16) *chanstream.Stream {
 	t.Helper()
-	x := testnet.NewTLS(t, "localhost")
-	a, b := testnet.TCPPair(t)
+	cliCfg, srvCfg := streamtest.TLSConfigs(t)
+	cliCfg.MinVersion, cliCfg.MaxVersion = version, version
+	srvCfg.MinVersion, srvCfg.MaxVersion = version, version
+	a, b := streamtest.TCPPair(t)
 	cs, ss := chanstream.NewStream(a), chanstream.NewStream(b)
 	t.Cleanup(func() {
 		cs.Abort()
 		ss.Abort()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		cs.WaitClosed(ctx)
-		ss.WaitClosed(ctx)
+		streamtest.CloseStreams(t, cs, ss)
 	})
 	ctx := ctxFor(t, 20*time.Second)
-	srvCfg := x.ServerConfig()
-	srvCfg.MaxVersion = version
 	done := make(chan error, 1)
 	go func() {
 		if err := tlsupgrade.Server(ctx, ss, srvCfg); err != nil {
@@ -249,9 +245,7 @@ func tlsStream(t *testing.T, version uint16) *chanstream.Stream {
 		_, err := io.Copy(io.Discard, ss)
 		done <- err
 	}()
-	cliCfg := x.ClientConfig()
-	cliCfg.MaxVersion = version
-	if err := tlsupgrade.Client(ctx, cs, cliCfg, tlsupgrade.WithServerName("localhost")); err != nil {
+	if err := tlsupgrade.Client(ctx, cs, cliCfg, tlsupgrade.WithServerName(streamtest.TLSServerName)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Abort(); <-done })

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
-	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 // The stream under scenario 17 has a tiny limit and tiny watermarks, so that
@@ -57,7 +57,7 @@ type opsRun struct {
 }
 
 func newOpsRun(t *testing.T) *opsRun {
-	a, b := testnet.SocketPair(t)
+	a, b := streamtest.SocketPair(t)
 	r := &opsRun{
 		t:        t,
 		s:        chanstream.NewStream(a, chanstream.WithLimit(opsLimit), chanstream.WithWriteBufferLimits(opsWriteHigh, opsWriteHigh/4)),

@@ -10,23 +10,21 @@ import (
 	"testing"
 
 	"github.com/chanstream/chanstream/chanstream"
-	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 // BenchmarkTLSBulk reads 64 KiB blocks sent over TLS (AES-GCM), through a
 // stream upgraded with Client, against a bare *tls.Conn with io.Copy, in
 // the same run. docs/performance.md reports the ratio.
 func BenchmarkTLSBulk(b *testing.B) {
-	certs := testnet.NewTLS(b, "example.test")
+	client, server := streamtest.TLSConfigs(b)
 	block := bytes.Repeat([]byte("t"), 64<<10)
-	server := certs.ServerConfig()
 	server.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
-	server.MaxVersion = tls.VersionTLS12 // pin AES-GCM (TLS 1.3 picks its own suite)
-	client := certs.ClientConfig()
-	client.ServerName = "example.test"
+	server.MinVersion, server.MaxVersion = tls.VersionTLS12, tls.VersionTLS12 // pin AES-GCM (TLS 1.3 picks its own suite)
+	client.MinVersion = tls.VersionTLS12
 
 	run := func(b *testing.B, read func(raw net.Conn) int64) {
-		raw, peer := testnet.TCPPair(b)
+		raw, peer := streamtest.TCPPair(b)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {

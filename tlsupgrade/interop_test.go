@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/dial"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/tlsupgrade"
@@ -34,8 +35,8 @@ func writeKeyPair(t *testing.T, cert tls.Certificate) (certFile, keyFile string)
 
 func TestInterop_OurClientAgainstAPythonAsyncioServer(t *testing.T) {
 	python := testnet.Program(t, "python3", "python3")
-	certs := testnet.NewTLS(t, "localhost")
-	certFile, keyFile := writeKeyPair(t, certs.Server)
+	clientConfig, serverConfig := streamtest.TLSConfigs(t)
+	certFile, keyFile := writeKeyPair(t, serverConfig.Certificates[0])
 	_, m := testnet.Start(t, exec.Command(python, "-u", filepath.Join("testdata", "starttls_server.py"), certFile, keyFile), regexp.MustCompile(`^port (\d+)$`))
 	ctx := testnet.Ctx(t, 20*time.Second)
 	s, err := dial.Dial(ctx, "tcp", "127.0.0.1:"+m[1])
@@ -50,7 +51,7 @@ func TestInterop_OurClientAgainstAPythonAsyncioServer(t *testing.T) {
 	if line, err := s.ReadLine(ctx); err != nil || string(line) != "220 go ahead\r\n" {
 		t.Fatalf("reply %q, %v", line, err)
 	}
-	if err := tlsupgrade.Client(ctx, s, certs.ClientConfig(), tlsupgrade.WithServerName("localhost")); err != nil {
+	if err := tlsupgrade.Client(ctx, s, clientConfig); err != nil {
 		t.Fatal(err)
 	}
 	s.Write([]byte("hello from Go\n"))

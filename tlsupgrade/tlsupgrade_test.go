@@ -15,16 +15,16 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // pair returns two streams over loopback TCP, closed when the test ends.
 func pair(t *testing.T) (client, server *chanstream.Stream) {
 	t.Helper()
-	c, s := testnet.TCPPair(t)
+	c, s := streamtest.TCPPair(t)
 	client, server = chanstream.NewStream(c), chanstream.NewStream(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -51,10 +51,9 @@ func both(f, g func() error) (error, error) {
 }
 
 func configs(t *testing.T, version uint16) (client, server *tls.Config) {
-	certs := testnet.NewTLS(t, "example.test")
-	client, server = certs.ClientConfig(), certs.ServerConfig()
-	client.ServerName = "example.test"
+	client, server = streamtest.TLSConfigs(t)
 	if version != 0 {
+		client.MinVersion = min(client.MinVersion, version)
 		server.MinVersion, server.MaxVersion = version, version
 	}
 	return client, server
@@ -194,7 +193,7 @@ func TestUpgrade_LineAndClientHelloInOneSegment(t *testing.T) {
 	// ClientHello it already received must reach the TLS layer.
 	ctx := testnet.Ctx(t, 20*time.Second)
 	ccfg, scfg := configs(t, 0)
-	rawClient, rawServer := testnet.TCPPair(t)
+	rawClient, rawServer := streamtest.TCPPair(t)
 	server := chanstream.NewStream(rawServer)
 	defer func() {
 		server.Abort()
@@ -249,7 +248,7 @@ func TestUpgrade_ExtraInfo(t *testing.T) {
 		t.Fatalf("ssl_object = %v", st)
 	}
 	cert, _ := client.ExtraInfo("peercert")
-	if c, ok := cert.(*x509.Certificate); !ok || c == nil || c.DNSNames[0] != "example.test" {
+	if c, ok := cert.(*x509.Certificate); !ok || c == nil || c.DNSNames[0] != streamtest.TLSServerName {
 		t.Fatalf("peercert = %v", cert)
 	}
 	if cert, _ := server.ExtraInfo("peercert"); cert.(*x509.Certificate) != nil {
@@ -259,7 +258,7 @@ func TestUpgrade_ExtraInfo(t *testing.T) {
 	if c := cipher.(chanstream.TLSCipher); c.Protocol != "TLSv1.3" || c.SecretBits < 128 || c.Name == "" {
 		t.Fatalf("cipher = %+v", c)
 	}
-	if cfg, _ := client.ExtraInfo("sslcontext"); cfg.(*tls.Config).ServerName != "example.test" {
+	if cfg, _ := client.ExtraInfo("sslcontext"); cfg.(*tls.Config).ServerName != streamtest.TLSServerName {
 		t.Fatalf("sslcontext = %v", cfg)
 	}
 	if peer, _ := client.ExtraInfo("peername"); peer == nil {
@@ -381,7 +380,7 @@ func TestUpgrade_TruncationIsNotEOF(t *testing.T) {
 			t.Run(tls.VersionName(version)+" "+cut.name, func(t *testing.T) {
 				ctx := testnet.Ctx(t, 20*time.Second)
 				ccfg, scfg := configs(t, version)
-				rawClient, rawServer := testnet.TCPPair(t)
+				rawClient, rawServer := streamtest.TCPPair(t)
 				server := chanstream.NewStream(rawServer)
 				defer func() {
 					server.Abort()
@@ -417,7 +416,7 @@ func TestUpgrade_TruncationIsNotEOF(t *testing.T) {
 func TestUpgrade_CloseSendsCloseNotifyWithinTheShutdownTimeout(t *testing.T) {
 	ctx := testnet.Ctx(t, 20*time.Second)
 	ccfg, scfg := configs(t, 0)
-	rawClient, rawServer := testnet.TCPPair(t)
+	rawClient, rawServer := streamtest.TCPPair(t)
 	server := chanstream.NewStream(rawServer)
 	tc := tls.Client(rawClient, ccfg)
 	defer tc.Close()
@@ -508,7 +507,7 @@ func TestUpgrade_Failures(t *testing.T) {
 			peer: func(ctx context.Context, raw net.Conn) {
 				tls.Server(raw, scfg).HandshakeContext(ctx)
 			},
-			cfg: &tls.Config{ServerName: "example.test"},
+			cfg: &tls.Config{ServerName: streamtest.TLSServerName},
 			check: func(t *testing.T, e *Error) {
 				var ua x509.UnknownAuthorityError
 				expect(t, errors.As(e, &ua), "an x509.UnknownAuthorityError")
@@ -537,7 +536,7 @@ func TestUpgrade_Failures(t *testing.T) {
 				ctx, cancel = tc.ctx()
 			}
 			defer cancel()
-			rawClient, rawServer := testnet.TCPPair(t)
+			rawClient, rawServer := streamtest.TCPPair(t)
 			s := chanstream.NewStream(rawClient)
 			peerCtx, stopPeer := context.WithCancel(context.Background())
 			var peerDone sync.WaitGroup

@@ -14,11 +14,10 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/broadcast"
-	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 const maxMessages = 5000
 
@@ -32,7 +31,7 @@ func message(i int) []byte {
 // as a stream made with opts, aborted at the end of the test.
 func pair(t *testing.T, opts ...chanstream.Option) (*net.TCPConn, *chanstream.Stream) {
 	t.Helper()
-	peer, conn := testnet.TCPPair(t)
+	peer, conn := streamtest.TCPPair(t)
 	s := chanstream.NewStream(conn, opts...)
 	t.Cleanup(func() {
 		s.Abort()

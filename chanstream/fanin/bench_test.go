@@ -10,7 +10,7 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/fanin"
-	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 const (
@@ -27,7 +27,7 @@ func benchPeers(b *testing.B) []*net.TCPConn {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := range conns {
-		peer, conn := testnet.TCPPair(b)
+		peer, conn := streamtest.TCPPair(b)
 		conns[i] = conn
 		wg.Add(1)
 		go func() {

@@ -13,17 +13,17 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/fanin"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // pair returns a loopback TCP connection: the peer's end, and the other end
 // as a stream, closed at the end of the test.
 func pair(t testing.TB) (*net.TCPConn, *chanstream.Stream) {
 	t.Helper()
-	peer, conn := testnet.TCPPair(t)
+	peer, conn := streamtest.TCPPair(t)
 	s := chanstream.NewStream(conn)
 	t.Cleanup(func() {
 		s.Abort()

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/chanstream/chanstream/chanstream"
-	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 // BenchmarkFrames compares, within one run, the frames of a 4-byte
@@ -33,14 +33,14 @@ func BenchmarkFrames(b *testing.B) {
 		goFrames(b, pr)
 	})
 	b.Run("tcp/chanstream", func(b *testing.B) {
-		client, server := testnet.TCPPair(b)
+		client, server := streamtest.TCPPair(b)
 		s := chanstream.NewStream(server)
-		defer closeStreams(b, s)
+		defer streamtest.CloseStreams(b, s)
 		produceTCP(b, client)
 		receiveFrames(b, s.Reader())
 	})
 	b.Run("tcp/go", func(b *testing.B) {
-		client, server := testnet.TCPPair(b)
+		client, server := streamtest.TCPPair(b)
 		defer server.Close()
 		produceTCP(b, client)
 		goFrames(b, server)

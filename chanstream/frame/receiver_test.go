@@ -10,33 +10,17 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
-	"github.com/chanstream/chanstream/internal/testnet"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
 // streamPair returns two chanstream streams over loopback TCP, closed when
 // the test ends.
 func streamPair(t testing.TB, opts ...chanstream.Option) (a, b *chanstream.Stream) {
 	t.Helper()
-	c1, c2 := testnet.TCPPair(t)
+	c1, c2 := streamtest.TCPPair(t)
 	a, b = chanstream.NewStream(c1, opts...), chanstream.NewStream(c2, opts...)
-	t.Cleanup(func() { closeStreams(t, a, b) })
+	t.Cleanup(func() { streamtest.CloseStreams(t, a, b) })
 	return a, b
-}
-
-// closeStreams closes every stream, then waits for each; data a stream still
-// had queued for a peer that did not read is dropped by the peer's close.
-func closeStreams(t testing.TB, ss ...*chanstream.Stream) {
-	for _, s := range ss {
-		s.Close()
-	}
-	for _, s := range ss {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.WaitClosed(ctx); errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("WaitClosed did not return in 10s")
-			s.Abort()
-		}
-		cancel()
-	}
 }
 
 func numbered(n int) []string {
@@ -252,9 +236,9 @@ func (c pointCodec) Encode(dst []byte, p point) ([]byte, error) {
 
 func TestReceiverAndSend_TypedValuesOverUnixSockets(t *testing.T) {
 	t.Parallel()
-	c1, c2 := testnet.SocketPair(t)
+	c1, c2 := streamtest.SocketPair(t)
 	a, b := chanstream.NewStream(c1), chanstream.NewStream(c2)
-	t.Cleanup(func() { closeStreams(t, a, b) })
+	t.Cleanup(func() { streamtest.CloseStreams(t, a, b) })
 	codec := pointCodec{mustFixed(t, 8)}
 	ctx := testCtx(t)
 	ch := make(chan point)

@@ -16,11 +16,11 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/relay"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // setup is a relay under test: peerA talks to a, peerB to b, and the relay
 // copies between a and b.
@@ -36,7 +36,7 @@ type topology struct {
 }
 
 func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	c, s := testnet.TCPPair(t)
+	c, s := streamtest.TCPPair(t)
 	return c, s
 }
 
@@ -59,8 +59,8 @@ var topologies = []topology{
 		return setup{pa, stream(a), b, pb, true, true}
 	}},
 	{"unix streams", func(t *testing.T) setup {
-		pa, a := testnet.SocketPair(t)
-		b, pb := testnet.SocketPair(t)
+		pa, a := streamtest.SocketPair(t)
+		b, pb := streamtest.SocketPair(t)
 		return setup{pa, stream(a), stream(b), pb, false, false}
 	}},
 	{"tls stream to tcp conn", func(t *testing.T) setup {
@@ -70,7 +70,7 @@ var topologies = []topology{
 	}},
 	{"tls conn to unix conn", func(t *testing.T) setup {
 		pa, a := tlsPair(t, tls.VersionTLS13)
-		b, pb := testnet.SocketPair(t)
+		b, pb := streamtest.SocketPair(t)
 		return setup{pa, a, b, pb, true, false}
 	}},
 }
@@ -78,26 +78,13 @@ var topologies = []topology{
 // tlsPair returns a TLS client and the server end over loopback TCP, at
 // version (the handshake happens on first use).
 func tlsPair(t *testing.T, version uint16) (client, server net.Conn) {
-	x := testnet.NewTLS(t, "127.0.0.1")
 	c, s := tcpPair(t)
-	ccfg := x.ClientConfig()
-	ccfg.ServerName = "127.0.0.1"
-	ccfg.MaxVersion = version
-	scfg := x.ServerConfig()
-	scfg.MaxVersion = version
-	tc, ts := tls.Client(c, ccfg), tls.Server(s, scfg)
-	// Handshake first, as listener and dial do: a Stream made over a
-	// tls.Conn before its handshake cannot half-close.
-	ctx := testnet.Ctx(t, 20*time.Second)
-	errs := make(chan error, 1)
-	go func() { errs <- tc.HandshakeContext(ctx) }()
-	if err := ts.HandshakeContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
-	return tc, ts
+	ccfg, scfg := streamtest.TLSConfigs(t)
+	ccfg.MinVersion, ccfg.MaxVersion = version, version
+	scfg.MinVersion, scfg.MaxVersion = version, version
+	// Handshake first (TLSPairWith does), as listener and dial do: a Stream
+	// made over a tls.Conn before its handshake cannot half-close.
+	return streamtest.TLSPairWith(t, c, s, ccfg, scfg)
 }
 
 // run starts Relay and returns a function that waits for its result.

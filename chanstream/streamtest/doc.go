@@ -16,6 +16,9 @@
 //   - Leak checks: [VerifyTestMain] and [VerifyNone] wrap goleak and wait
 //     for chanstream's own goroutines to finish, so tests need no ignore
 //     lists.
+//   - Helpers: [ServeScript] plays a script as the server a client dials;
+//     [CloseStreams] closes streams and waits, within a bound, until they
+//     have finished; [Buffer] holds a program's output while it runs.
 //
 // A test of a line-based handler, with the peer played by a script:
 //

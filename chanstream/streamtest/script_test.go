@@ -33,19 +33,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// closeStream closes s and waits for it, failing the test if that takes
-// long.
-func closeStream(t testing.TB, s *chanstream.Stream) {
-	t.Helper()
-	s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.WaitClosed(ctx); errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("WaitClosed did not return in 10s")
-		s.Abort()
-	}
-}
-
 func TestScript_PlaysWithAStream(t *testing.T) {
 	ctx := testCtx(t)
 	peer := NewScript(t).
@@ -76,7 +63,7 @@ func TestScript_PlaysWithAStream(t *testing.T) {
 		defer peer.mu.Unlock()
 		return peer.wroteEOF
 	})
-	closeStream(t, s)
+	CloseStreams(t, s)
 }
 
 func TestScript_ReadsComeInTheGivenPieces(t *testing.T) {
@@ -171,7 +158,7 @@ func TestScript_ResetReachesAStreamAfterItsData(t *testing.T) {
 	ctx := testCtx(t)
 	peer := NewScript(t).Send("line\npart").Reset()
 	s := chanstream.NewStream(peer)
-	defer closeStream(t, s)
+	defer CloseStreams(t, s)
 	line, _ := s.ReadLine(ctx)
 	last, _ := s.ReadLine(ctx)
 	_, err := s.ReadLine(ctx)

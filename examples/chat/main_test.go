@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,34 +12,16 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream/broadcast"
-	"go.uber.org/goleak"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // startServer runs the chat on a free loopback port. stop shuts it down and
 // waits for run to return.
-func startServer(t *testing.T, policy broadcast.Policy) (addr string, out *syncBuffer, stop func()) {
+func startServer(t *testing.T, policy broadcast.Policy) (addr string, out *streamtest.Buffer, stop func()) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &streamtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 func TestEchoClient_AgainstThePythonServer(t *testing.T) {
 	python := testnet.Program(t, "python3", "python3")
@@ -67,30 +66,28 @@ func TestEchoClient_ConnectionRefused(t *testing.T) {
 	}
 }
 
+func TestEchoClient_AgainstAScriptedServer(t *testing.T) {
+	server := streamtest.NewScript(t).
+		Expect("Hello World!").
+		Send("Hello World!")
+	var out bytes.Buffer
+	if err := tcpEchoClient(testnet.Ctx(t, 10*time.Second), streamtest.ServeScript(t, server).String(), "Hello World!", &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Send: 'Hello World!'\nReceived: 'Hello World!'\nClose the connection\n"; out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
+	}
+}
+
 // An echo that cuts a character in two: the original's data.decode()
 // raises after "Send:", and prints nothing more.
 func TestEchoClient_EchoCutInsideACharacter(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 100)
-		n, _ := io.ReadFull(c, buf)
-		c.Write(buf[:n])
-	}()
-	defer func() { <-done }()
-	var out bytes.Buffer
 	message := "a" + strings.Repeat("é", 60)
-	err = tcpEchoClient(testnet.Ctx(t, 10*time.Second), ln.Addr().String(), message, &out)
+	server := streamtest.NewScript(t).
+		Expect(message).
+		Send(message[:100]) // the 100th byte is the first half of an é
+	var out bytes.Buffer
+	err := tcpEchoClient(testnet.Ctx(t, 10*time.Second), streamtest.ServeScript(t, server).String(), message, &out)
 	if err == nil || !strings.HasPrefix(err.Error(), "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xc3 in position 99: unexpected end of data") {
 		t.Fatalf("tcpEchoClient = %v", err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -15,34 +14,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // startServer runs the example on a free loopback port until the test ends.
-func startServer(t *testing.T) (port int, out *syncBuffer) {
+func startServer(t *testing.T) (port int, out *streamtest.Buffer) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &streamtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
@@ -139,5 +121,33 @@ func TestEchoServer_MessageCutInsideACharacter(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "Received") {
 		t.Fatalf("the server printed:\n%s", out.String())
+	}
+}
+
+// The handler against a scripted client, no socket: it echoes what it
+// read and closes; a message whose 100th byte cuts a character in two is
+// logged as the original's exception, and neither printed nor echoed.
+func TestEchoServer_HandlerWithAScriptedClient(t *testing.T) {
+	cut := "a" + strings.Repeat("é", 60)
+	for _, tc := range []struct {
+		name, send, echo, printed, logged string
+	}{
+		{"echo", "Hello World!", "Hello World!", "Received 'Hello World!' from 'script:peer'\nSend: 'Hello World!'\nClose the connection\n", ""},
+		{"cut inside a character", cut, "", "", "Unhandled exception in client_connected_cb\nUnicodeDecodeError: 'utf-8' codec can't decode byte 0xc3 in position 99: unexpected end of data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			streamtest.VerifyNone(t)
+			client := streamtest.NewScript(t).Send(tc.send)
+			if tc.echo != "" {
+				client.Expect(tc.echo)
+			}
+			client.ExpectClose()
+			var out, errs streamtest.Buffer
+			s := chanstream.NewStream(client)
+			handleEcho(testnet.Ctx(t, 10*time.Second), s, &lockedWriter{w: &out, errw: &errs})
+			if out.String() != tc.printed || !strings.HasPrefix(errs.String(), tc.logged) || (tc.logged == "") != (errs.Len() == 0) {
+				t.Fatalf("the handler printed:\n%s\nand logged:\n%s\nwant:\n%s\nand a log beginning %q", out.String(), errs.String(), tc.printed, tc.logged)
+			}
+		})
 	}
 }

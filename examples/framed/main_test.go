@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/frame"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -185,5 +187,57 @@ func TestFramed_ClientWithoutServer(t *testing.T) {
 	ln.Close()
 	if err := runClient(testCtx(t), addr, []Request{{Op: "add"}}, io.Discard); err == nil {
 		t.Fatal("runClient to a closed port succeeded")
+	}
+}
+
+// The handler over an in-memory connection that cuts every read and write
+// into pieces of 1 to 3 bytes: each frame, and its length prefix, arrives
+// in pieces, and every response still matches its request.
+func TestFramed_HandlerOverAChoppedConnection(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := streamtest.Pipe(t)
+	serverConn, clientConn := streamtest.InjectPair(t, a, b, 7, streamtest.Chop(streamtest.Both, 3))
+	server, client := chanstream.NewStream(serverConn), chanstream.NewStream(clientConn)
+	defer streamtest.CloseStreams(t, client, server)
+	var log streamtest.Buffer
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		handle(ctx, server, &log)
+	}()
+
+	var reqs []Request
+	for i, op := range []string{"add", "sub", "mul", "div", "div", "pow"} {
+		reqs = append(reqs, Request{ID: i, Op: op, A: int64(1000 + i), B: int64(i)})
+	}
+	requests := newJSONCodec[Request]()
+	for _, req := range reqs {
+		if err := frame.Write(ctx, client.Writer(), requests, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.WriteEOF(); err != nil {
+		t.Fatal(err)
+	}
+	rc := frame.NewReceiver(ctx, client.Reader(), newJSONCodec[Response]())
+	defer rc.Stop()
+	var got []Response
+	for resp := range rc.C {
+		got = append(got, resp)
+	}
+	if err := rc.Err(); err != io.EOF {
+		t.Fatalf("the responses ended with %v after %d of them", err, len(got))
+	}
+	<-handled
+	if len(got) != len(reqs) {
+		t.Fatalf("%d responses to %d requests: %+v", len(got), len(reqs), got)
+	}
+	for i, req := range reqs {
+		if want := compute(req); got[i] != want {
+			t.Errorf("response %d = %+v, want %+v", i, got[i], want)
+		}
+	}
+	if log.Len() != 0 {
+		t.Errorf("the handler logged %q", log.String())
 	}
 }

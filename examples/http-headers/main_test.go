@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"go.uber.org/goleak"
 )
@@ -258,5 +259,27 @@ func TestHTTPHeaders_LineOverTheLimitFails(t *testing.T) {
 	}
 	if out.String() != "HTTP header> HTTP/1.0 200 OK\n" {
 		t.Fatalf("printed %q", out.String())
+	}
+}
+
+// Against a scripted server whose response arrives in pieces cut inside
+// lines and inside a CRLF: the headers print as from one piece.
+func TestHTTPHeaders_ResponseInPieces(t *testing.T) {
+	server := streamtest.NewScript(t)
+	addr := streamtest.ServeScript(t, server)
+	_, port, _ := net.SplitHostPort(addr.String())
+	server.Expect("HEAD /in/pieces HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").
+		Send("HTTP/1.0 200 OK\r").
+		Send("\nServer: pie").
+		Send("ces\r\n").
+		Send("\r\n").
+		SendEOF().
+		ExpectClose()
+	var out bytes.Buffer
+	if err := printHTTPHeaders(testnet.Ctx(t, 10*time.Second), "http://127.0.0.1:"+port+"/in/pieces", &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "HTTP header> HTTP/1.0 200 OK\nHTTP header> Server: pieces\n"; out.String() != want {
+		t.Fatalf("printed %q, want %q", out.String(), want)
 	}
 }

@@ -18,29 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the relay's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // startTarget runs a target that reads each connection to EOF and answers
 // "got N bytes", or resets it when the data starts with "reset".
@@ -77,9 +59,9 @@ func startTarget(t *testing.T) string {
 }
 
 // startRelay runs the example until the test ends and returns its address.
-func startRelay(t *testing.T, cfg config) (net.Addr, *syncBuffer) {
+func startRelay(t *testing.T, cfg config) (net.Addr, *streamtest.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &streamtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
@@ -144,10 +126,9 @@ func TestRelay_HalfCloseReachesTheTarget(t *testing.T) {
 
 func TestRelay_TerminatesTLS(t *testing.T) {
 	target := startTarget(t)
-	x := testnet.NewTLS(t, "127.0.0.1")
-	cert, key := writeKeyPair(t, x.Server)
+	cfg, serverCfg := streamtest.TLSConfigs(t)
+	cert, key := writeKeyPair(t, serverCfg.Certificates[0])
 	addr, _ := startRelay(t, config{listen: "127.0.0.1:0", target: target, tlsCert: cert, tlsKey: key, grace: time.Second})
-	cfg := x.ClientConfig()
 	cfg.ServerName = "127.0.0.1"
 	c, err := tls.Dial("tcp", addr.String(), cfg)
 	if err != nil {

@@ -1,47 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/dial"
 	"github.com/chanstream/chanstream/internal/testnet"
 	"github.com/chanstream/chanstream/tlsupgrade"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // startServer runs the example with certs made for the test, until it ends.
-func startServer(t *testing.T) (port string, certs *testnet.TLS, log *syncBuffer) {
+func startServer(t *testing.T) (port string, certs *testnet.TLS, log *streamtest.Buffer) {
 	t.Helper()
 	certs = testnet.NewTLS(t, "localhost", "127.0.0.1")
-	log = &syncBuffer{}
+	log = &streamtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -148,7 +130,7 @@ func TestStartTLS_GoClient(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, log *syncBuffer, want string) {
+func eventually(t *testing.T, log *streamtest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(log.String(), want) {
@@ -156,5 +138,48 @@ func eventually(t *testing.T, log *syncBuffer, want string) {
 			t.Fatalf("the server never logged %q:\n%s", want, log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The session against a scripted client, before any TLS: replies to
+// pipelined and cut commands, an unknown verb, and the end of the client's
+// data, with no socket.
+func TestStartTLS_SessionWithAScriptedClient(t *testing.T) {
+	const greeting = "220 localhost ESMTP chanstream STARTTLS example\r\n"
+	for _, tc := range []struct {
+		name   string
+		script func(c *streamtest.Script)
+		log    string
+	}{
+		{"commands", func(c *streamtest.Script) {
+			c.Expect(greeting).
+				Send("ehlo me\r\n").
+				Expect("250-localhost at your service\r\n250-8BITMIME\r\n250 STARTTLS\r\n").
+				Send("NO").
+				Send("OP\r\nBOGUS\r\n"). // the command cut in two, then one pipelined behind it
+				Expect("250 2.0.0 OK\r\n502 5.5.2 Command not implemented\r\n").
+				Send("QUIT\r\n").
+				Expect("221 2.0.0 Bye\r\n")
+		}, "script:peer: connected\nscript:peer: QUIT\n"},
+		{"the client goes", func(c *streamtest.Script) {
+			c.Expect(greeting).
+				Send("HELO me\r\n").
+				Expect("250 localhost\r\n").
+				SendEOF()
+		}, "script:peer: connected\nscript:peer: gone (EOF)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			streamtest.VerifyNone(t)
+			client := streamtest.NewScript(t)
+			tc.script(client)
+			s := chanstream.NewStream(client)
+			defer streamtest.CloseStreams(t, s)
+			var log streamtest.Buffer
+			_, serverConfig := streamtest.TLSConfigs(t)
+			session(testnet.Ctx(t, 10*time.Second), s, serverConfig, &logger{w: &log})
+			if log.String() != tc.log {
+				t.Fatalf("the session logged:\n%s\nwant:\n%s", log.String(), tc.log)
+			}
+		})
 	}
 }

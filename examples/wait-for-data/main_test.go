@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanstream/chanstream/chanstream/streamtest"
 	"github.com/chanstream/chanstream/internal/testnet"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // The example prints what its Python original prints, byte for byte:
 // the Python program itself (testdata/wait_for_data.py, copied from the

@@ -1,7 +1,20 @@
-// Package testnet gives chanstream's tests the loopback peers they need: a
-// black hole (a listener whose accept queue is full, so that a connect hangs
-// as toward a dead host), socket pairs, and TLS certificates made on the
-// spot. Everything here stays on 127.0.0.0/8, ::1 and Unix sockets.
+// Package testnet holds what only chanstream's own tests need, beside the
+// public test kit chanstream/streamtest, which every test package that can
+// import it uses for pairs, scripted peers, faults, buffers and leak checks:
+//
+//   - real peer programs (Program, Start, Run: python3, openssl, socat,
+//     curl), skipped when missing unless RequirePeersEnv is set;
+//   - TLS certificates whose authority can be written out as PEM
+//     (NewTLS, TLS.WriteCAFile, TLS.CAPEM) for those programs and for
+//     SSL_CERT_FILE;
+//   - a black hole (BlackHole: a listener whose accept queue is full, so
+//     that a connect hangs as toward a dead host), and listeners on chosen
+//     addresses (ListenTCP);
+//   - TCPPair, SocketPair and NewTLS for the in-package tests of package
+//     chanstream, which cannot import streamtest (it imports chanstream);
+//   - Ctx and Eventually, a test's bounded context and poll.
+//
+// Everything here stays on 127.0.0.0/8, ::1 and Unix sockets.
 package testnet
 
 import (
@@ -34,7 +47,9 @@ func ListenTCP(t testing.TB, ip string, port int) *net.TCPListener {
 	return ln
 }
 
-// TCPPair returns the two ends of a loopback TCP connection.
+// TCPPair returns the two ends of a loopback TCP connection. It is for
+// package chanstream's in-package tests; other tests use
+// streamtest.TCPPair.
 func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
 	ln := ListenTCP(t, "127.0.0.1", 0)

@@ -50,7 +50,9 @@ func BlackHole(t testing.TB, ip string, port int) netip.AddrPort {
 	return hole
 }
 
-// SocketPair returns the two ends of a socketpair(2) as net.Conns.
+// SocketPair returns the two ends of a socketpair(2) as net.Conns. It is
+// for package chanstream's in-package tests; other tests use
+// streamtest.SocketPair.
 func SocketPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	syscall.ForkLock.RLock() // no child may inherit the descriptors
