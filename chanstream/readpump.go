@@ -124,7 +124,7 @@ func (s *Stream) readPumpConn(a *attachment) {
 			return // stopped by Detach; the stream goes on
 		}
 		if err == io.EOF {
-			if tc, ok := a.conn.(tlsConn); ok && !tlsCanWriteEOF(tc) {
+			if tc, ok := a.conn.(tlsConn); ok && tlsCanWriteEOF(tc) != eofYes {
 				// TLS 1.2: the peer's close_notify ends the connection
 				// and is answered at once (see answerCloseNotify); on
 				// TLS 1.3 it ends one direction, and writing goes on.

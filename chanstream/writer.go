@@ -63,9 +63,9 @@ type closeWriter interface{ CloseWrite() error }
 // queued whole, never interleaved with another call's. Drain may be called
 // from any number of goroutines at once.
 type Writer struct {
-	s           *Stream
-	high, low   int
-	canWriteEOF atomic.Bool
+	s          *Stream
+	high, low  int
+	eofAbility atomic.Uint32 // can the connection half-close: eofYes, eofNo or eofAsk
 
 	// direct reports that a Write may go to the socket at once: a read
 	// waited for data since the last write, so this one is likely an
@@ -127,22 +127,39 @@ type tlsConn interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// canWriteEOF reports whether conn can half-close. A TLS connection can only
-// on TLS 1.3, where close_notify closes one direction and reading goes on
-// (RFC 8446 §6.1); on TLS 1.2 close_notify ends the whole connection.
-func canWriteEOF(conn net.Conn) bool {
+// Whether a Writer's connection can half-close (Writer.eofAbility).
+const (
+	eofNo  uint32 = iota // it cannot, for good
+	eofYes               // it can, for good
+	eofAsk               // not known yet: ask the connection again (canWriteEOF)
+)
+
+// canWriteEOF reports whether conn can half-close: eofYes, eofNo, or eofAsk
+// while the answer may still change. A TLS connection can only on TLS 1.3,
+// where close_notify closes one direction and reading goes on (RFC 8446
+// §6.1); on TLS 1.2 close_notify ends the whole connection. The version is
+// known once the handshake is done, which a *tls.Conn does on its first
+// Read or Write: until then the answer is eofAsk. A connection with its own
+// CanWriteEOF (a Stream, perhaps over such a TLS connection) is asked each
+// time while it says no.
+func canWriteEOF(conn net.Conn) uint32 {
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		return true
+		return eofYes
 	}
 	if tc, ok := conn.(tlsConn); ok {
 		return tlsCanWriteEOF(tc)
 	}
 	if c, ok := conn.(interface{ CanWriteEOF() bool }); ok {
-		return c.CanWriteEOF() // a Stream, whose CloseWrite may not be able to
+		if c.CanWriteEOF() {
+			return eofYes
+		}
+		return eofAsk
 	}
-	_, ok := conn.(closeWriter)
-	return ok
+	if _, ok := conn.(closeWriter); ok {
+		return eofYes
+	}
+	return eofNo
 }
 
 // tlsCanWriteEOF is canWriteEOF for TLS. Its frame holds a
@@ -150,9 +167,29 @@ func canWriteEOF(conn net.Conn) bool {
 // that makes a stream on a socket within its first stack.
 //
 //go:noinline
-func tlsCanWriteEOF(tc tlsConn) bool {
+func tlsCanWriteEOF(tc tlsConn) uint32 {
 	st := tc.ConnectionState()
-	return st.HandshakeComplete && st.Version == tls.VersionTLS13
+	switch {
+	case !st.HandshakeComplete:
+		return eofAsk
+	case st.Version == tls.VersionTLS13:
+		return eofYes
+	}
+	return eofNo
+}
+
+// canWriteEOFLocked is CanWriteEOF with w.mu held: an answer not known
+// when the stream was made is asked of the connection again, and kept once
+// it is final.
+func (w *Writer) canWriteEOFLocked() bool {
+	ability := w.eofAbility.Load()
+	if ability == eofAsk && w.run != nil {
+		ability = canWriteEOF(w.run.conn)
+		if ability != eofAsk {
+			w.eofAbility.Store(ability)
+		}
+	}
+	return ability == eofYes
 }
 
 // stateErrLocked returns why data cannot be queued now, or nil.
@@ -714,7 +751,7 @@ func (w *Writer) WriteEOF() error {
 		return w.err
 	case w.state >= writeEOFQueued:
 		return nil
-	case !w.canWriteEOF.Load():
+	case !w.canWriteEOFLocked():
 		return ErrWriteEOFUnsupported
 	}
 	w.state = writeEOFQueued
@@ -736,8 +773,19 @@ func (w *Writer) CloseWrite() error { return w.WriteEOF() }
 // CanWriteEOF reports whether WriteEOF can half-close the connection
 // (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3
 // (where WriteEOF sends close_notify and reading goes on), false for TLS 1.2
-// and for connections without CloseWrite.
-func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF.Load() }
+// and for connections without CloseWrite. Over a TLS connection whose
+// handshake has not completed (a *tls.Conn does it on its first Read or
+// Write, or in HandshakeContext) the version is not known yet: CanWriteEOF
+// reports false, and WriteEOF returns ErrWriteEOFUnsupported, until the
+// handshake is done; from then on they follow the version agreed.
+func (w *Writer) CanWriteEOF() bool {
+	if ability := w.eofAbility.Load(); ability != eofAsk {
+		return ability == eofYes
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.canWriteEOFLocked()
+}
 
 // IsClosing reports whether the stream is closed or being closed (asyncio's
 // is_closing).
