@@ -48,30 +48,37 @@ func TestCanWriteEOF_TLSConnMadeBeforeItsHandshake(t *testing.T) {
 			clientConfig, serverConfig := streamtest.TLSConfigs(t)
 			clientConfig.MinVersion, clientConfig.MaxVersion = tc.version, tc.version
 			serverConfig.MinVersion, serverConfig.MaxVersion = tc.version, tc.version
+			// The client's read pump starts the handshake at once; it
+			// cannot end before the server's side exists.
 			client := chanstream.NewStream(tls.Client(a, clientConfig))
 			closeStream(t, client)
-			server := chanstream.NewStream(tls.Server(b, serverConfig))
-			closeStream(t, server)
-
 			if client.CanWriteEOF() {
 				t.Fatal("CanWriteEOF = true before the handshake")
 			}
 			if err := client.WriteEOF(); !errors.Is(err, chanstream.ErrWriteEOFUnsupported) {
 				t.Fatalf("WriteEOF before the handshake = %v; want ErrWriteEOFUnsupported", err)
 			}
-			// The client's first write makes the handshake: once the
-			// server has the data, it is done on both sides.
+			server := chanstream.NewStream(tls.Server(b, serverConfig))
+			closeStream(t, server)
+			// The handshake runs meanwhile. Each side knows the version
+			// by the time it has read a byte.
 			if _, err := client.Write([]byte("ping\n")); err != nil {
 				t.Fatal(err)
 			}
 			if line, err := server.ReadLine(ctx); err != nil || string(line) != "ping\n" {
 				t.Fatalf("server ReadLine = %q, %v", line, err)
 			}
-			if got := client.CanWriteEOF(); got != tc.want {
-				t.Fatalf("client CanWriteEOF after the handshake = %v; want %v", got, tc.want)
-			}
 			if got := server.CanWriteEOF(); got != tc.want {
 				t.Fatalf("server CanWriteEOF after the handshake = %v; want %v", got, tc.want)
+			}
+			if _, err := server.Write([]byte("pong\n")); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := client.ReadLine(ctx); err != nil || string(line) != "pong\n" {
+				t.Fatalf("client ReadLine = %q, %v", line, err)
+			}
+			if got := client.CanWriteEOF(); got != tc.want {
+				t.Fatalf("client CanWriteEOF after the handshake = %v; want %v", got, tc.want)
 			}
 			err := client.WriteEOF()
 			if !tc.want {
@@ -87,10 +94,10 @@ func TestCanWriteEOF_TLSConnMadeBeforeItsHandshake(t *testing.T) {
 			if b, err := server.ReadChunk(ctx, -1); err != nil || len(b) != 0 {
 				t.Fatalf("server ReadChunk(-1) after the client's WriteEOF = %q, %v; want the end", b, err)
 			}
-			if _, err := server.Write([]byte("pong\n")); err != nil {
+			if _, err := server.Write([]byte("bye\n")); err != nil {
 				t.Fatal(err)
 			}
-			if line, err := client.ReadLine(ctx); err != nil || string(line) != "pong\n" {
+			if line, err := client.ReadLine(ctx); err != nil || string(line) != "bye\n" {
 				t.Fatalf("client ReadLine after its WriteEOF = %q, %v", line, err)
 			}
 			if _, err := client.Write([]byte("x")); !errors.Is(err, chanstream.ErrWriteAfterEOF) {

@@ -104,8 +104,16 @@ func (s *Stream) readPump(a *attachment) {
 func (s *Stream) readPumpConn(a *attachment) {
 	defer close(a.readDone) // made for connections that are not sockets
 	size := readChunkSize(s.r.limit)
-	if _, ok := a.conn.(tlsConn); ok {
+	if tc, ok := a.conn.(tlsConn); ok {
 		size = recordChunkSize
+		if hs, ok := a.conn.(interface{ HandshakeContext(context.Context) error }); ok && s.w.eofAbility.Load() == eofAsk {
+			// Made before its handshake: make it now, as the first Read
+			// would, and learn the version, which tells whether WriteEOF
+			// can half-close. A handshake that fails fails that Read.
+			if hs.HandshakeContext(context.Background()) == nil {
+				s.w.learnWriteEOF(tc)
+			}
+		}
 	}
 	for {
 		c := getChunk(size)

@@ -138,10 +138,10 @@ const (
 // while the answer may still change. A TLS connection can only on TLS 1.3,
 // where close_notify closes one direction and reading goes on (RFC 8446
 // §6.1); on TLS 1.2 close_notify ends the whole connection. The version is
-// known once the handshake is done, which a *tls.Conn does on its first
-// Read or Write: until then the answer is eofAsk. A connection with its own
-// CanWriteEOF (a Stream, perhaps over such a TLS connection) is asked each
-// time while it says no.
+// known once the handshake is done: until then the answer is eofAsk, and the
+// read pump settles it (learnWriteEOF). A connection with its own
+// CanWriteEOF (a Stream, perhaps over such a TLS connection) is asked again
+// while it says no.
 func canWriteEOF(conn net.Conn) uint32 {
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
@@ -164,7 +164,8 @@ func canWriteEOF(conn net.Conn) uint32 {
 
 // tlsCanWriteEOF is canWriteEOF for TLS. Its frame holds a
 // tls.ConnectionState: keeping it out of canWriteEOF keeps the goroutine
-// that makes a stream on a socket within its first stack.
+// that makes a stream on a socket within its first stack. ConnectionState
+// waits for a handshake under way.
 //
 //go:noinline
 func tlsCanWriteEOF(tc tlsConn) uint32 {
@@ -178,15 +179,24 @@ func tlsCanWriteEOF(tc tlsConn) uint32 {
 	return eofNo
 }
 
-// canWriteEOFLocked is CanWriteEOF with w.mu held: an answer not known
-// when the stream was made is asked of the connection again, and kept once
-// it is final.
+// learnWriteEOF is called by the read pump of a TLS connection made before
+// its handshake, once the handshake is done: the version is known.
+func (w *Writer) learnWriteEOF(tc tlsConn) {
+	w.eofAbility.CompareAndSwap(eofAsk, tlsCanWriteEOF(tc))
+}
+
+// canWriteEOFLocked is CanWriteEOF with w.mu held. It never waits: a TLS
+// connection is not asked (its ConnectionState would wait for the
+// handshake), the read pump tells; another connection whose answer was
+// not final is asked again.
 func (w *Writer) canWriteEOFLocked() bool {
 	ability := w.eofAbility.Load()
 	if ability == eofAsk && w.run != nil {
-		ability = canWriteEOF(w.run.conn)
-		if ability != eofAsk {
-			w.eofAbility.Store(ability)
+		if _, ok := w.run.conn.(tlsConn); !ok {
+			ability = canWriteEOF(w.run.conn)
+			if ability != eofAsk {
+				w.eofAbility.Store(ability)
+			}
 		}
 	}
 	return ability == eofYes
@@ -773,11 +783,13 @@ func (w *Writer) CloseWrite() error { return w.WriteEOF() }
 // CanWriteEOF reports whether WriteEOF can half-close the connection
 // (asyncio's can_write_eof): true for TCP and Unix sockets and for TLS 1.3
 // (where WriteEOF sends close_notify and reading goes on), false for TLS 1.2
-// and for connections without CloseWrite. Over a TLS connection whose
-// handshake has not completed (a *tls.Conn does it on its first Read or
-// Write, or in HandshakeContext) the version is not known yet: CanWriteEOF
-// reports false, and WriteEOF returns ErrWriteEOFUnsupported, until the
-// handshake is done; from then on they follow the version agreed.
+// and for connections without CloseWrite. Over a TLS connection made before
+// its handshake the version is not known yet: the stream's read pump makes
+// the handshake at once (as a *tls.Conn's first Read would), and until it
+// is done CanWriteEOF reports false and WriteEOF returns
+// ErrWriteEOFUnsupported; from then on, and at the latest once the stream
+// has read a byte, they follow the version agreed. CanWriteEOF never waits
+// for the handshake.
 func (w *Writer) CanWriteEOF() bool {
 	if ability := w.eofAbility.Load(); ability != eofAsk {
 		return ability == eofYes
