@@ -1,9 +1,15 @@
 package chanstream_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +111,186 @@ func TestCanWriteEOF_TLSConnMadeBeforeItsHandshake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every byte handed to the writer is in BytesWritten or in WriteBuffered,
+// in each Stats: the write pump moves the bytes it sent from one to the
+// other at once.
+func TestStats_WrittenPlusBufferedCountsEveryByte(t *testing.T) {
+	a, peer := testnet.TCPPair(t)
+	s := chanstream.NewStream(a)
+	closeStream(t, s)
+	const messages, size = 20_000, 1000
+	go io.Copy(io.Discard, peer)
+	msg := bytes.Repeat([]byte("m"), size)
+	accepted := int64(0)
+	for i := range messages {
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		accepted += size
+		st := s.Stats()
+		if got := st.BytesWritten + int64(st.WriteBuffered); got != accepted {
+			t.Fatalf("after write %d: BytesWritten %d + WriteBuffered %d = %d; want the %d bytes written",
+				i, st.BytesWritten, st.WriteBuffered, got, accepted)
+		}
+	}
+}
+
+// blockingConn is a connection that is not a socket, whose Write waits
+// until release is closed and whose Read waits until readErr is sent.
+type blockingConn struct {
+	net.Conn               // the rest: never called
+	writing  chan struct{} // closed when the first Write starts
+	release  chan struct{}
+	readErr  chan error
+	once     sync.Once
+	mu       sync.Mutex
+	got      []byte // what Write was given, copied once released
+}
+
+func newBlockingConn() *blockingConn {
+	return &blockingConn{writing: make(chan struct{}), release: make(chan struct{}), readErr: make(chan error, 1)}
+}
+
+func (c *blockingConn) Write(p []byte) (int, error) {
+	c.once.Do(func() { close(c.writing) })
+	<-c.release
+	c.mu.Lock()
+	c.got = append(c.got, p...)
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+func (c *blockingConn) Read([]byte) (int, error)         { return 0, <-c.readErr }
+func (c *blockingConn) Close() error                     { return nil }
+func (c *blockingConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *blockingConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *blockingConn) SetDeadline(time.Time) error      { return nil }
+
+// When the read side sees the connection break while the write pump is
+// writing, the queue is dropped, the bytes being written with it: Buffered
+// goes to 0 and stays there when the write returns, and the buffers under
+// that write are not handed to another stream meanwhile.
+func TestWriter_BreakSeenByTheReaderWhileThePumpWrites(t *testing.T) {
+	ctx := quirksCtx(t)
+	conn := newBlockingConn()
+	s := chanstream.NewStream(conn)
+	closeStream(t, s)
+	t.Cleanup(func() {
+		select {
+		case <-conn.release:
+		default:
+			close(conn.release)
+		}
+	})
+	msg := bytes.Repeat([]byte("a"), 10_000)
+	if _, err := s.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.writing:
+	case <-ctx.Done():
+		t.Fatal("the write pump did not write")
+	}
+	if got := s.Writer().Buffered(); got != len(msg) {
+		t.Fatalf("Buffered while the pump writes = %d; want %d", got, len(msg))
+	}
+	broken := errors.New("broken")
+	conn.readErr <- broken
+	for {
+		if _, err := s.Write(nil); errors.Is(err, broken) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("writes did not see the read side's error")
+		default:
+			runtime.Gosched()
+		}
+	}
+	if got := s.Writer().Buffered(); got != 0 {
+		t.Fatalf("Buffered after the break = %d; want 0 (the queue is dropped)", got)
+	}
+	// Another stream queues data now: it must not get the buffers the
+	// first stream's pump is still writing from.
+	other, otherPeer := streamtest.Pipe(t)
+	o := chanstream.NewStream(other)
+	closeStream(t, o)
+	go io.Copy(io.Discard, otherPeer)
+	for range 8 {
+		o.Write(bytes.Repeat([]byte("X"), 32<<10))
+	}
+	close(conn.release)
+	for s.Stats().BytesWritten != int64(len(msg)) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("BytesWritten = %d; want %d", s.Stats().BytesWritten, len(msg))
+		default:
+			runtime.Gosched()
+		}
+	}
+	if st := s.Stats(); st.WriteBuffered != 0 {
+		t.Fatalf("WriteBuffered after the pump's write returned = %d; want 0", st.WriteBuffered)
+	}
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if !bytes.Equal(conn.got, msg) {
+		t.Fatal("the connection was sent another stream's data")
+	}
+}
+
+// countingReader counts the bytes read from it; it has no WriteTo, so
+// that ReadFrom copies it through its own buffer.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// ReadFrom writing to a TCP socket itself counts the piece it is writing
+// as buffered until the write returns: with the peer not reading, the bytes
+// taken from src are all in BytesWritten or WriteBuffered.
+func TestReadFrom_ThePieceBeingWrittenIsBuffered(t *testing.T) {
+	ctx := quirksCtx(t)
+	a, peer := testnet.TCPPair(t)
+	peer.SetReadBuffer(4096)
+	a.SetWriteBuffer(4096)
+	s := chanstream.NewStream(a)
+	closeStream(t, s)
+	src := &countingReader{r: bytes.NewReader(make([]byte, 8<<20))}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ReadFrom(src)
+		done <- err
+	}()
+	for {
+		st := s.Stats()
+		if taken := src.n.Load(); st.WriteBuffered > 0 && st.BytesWritten+int64(st.WriteBuffered) == taken {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("with ReadFrom stuck on a peer that does not read: %+v, %d bytes taken from src", st, src.n.Load())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// Drain would wait for it: with a ctx already done it says so.
+	done0, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Drain(done0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Drain with the piece unsent = %v; want it to wait (context.Canceled)", err)
+	}
+	s.Abort()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("ReadFrom did not return after Abort")
+	}
+	peer.Close()
 }

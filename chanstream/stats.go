@@ -31,10 +31,16 @@ func (r *Reader) Stats() Stats {
 }
 
 // Stats returns the writer's counters (the read fields are zero).
+// BytesWritten and WriteBuffered are taken together: the bytes the write
+// pump sends move from one to the other at once, so that their sum counts
+// every byte handed to the writer and not dropped.
 func (w *Writer) Stats() Stats {
-	return Stats{
+	w.mu.Lock()
+	st := Stats{
 		BytesWritten:  w.written.Load(),
-		WriteBuffered: w.Buffered(),
+		WriteBuffered: w.pending,
 		WriteWaits:    w.waits.Load(),
 	}
+	w.mu.Unlock()
+	return st
 }

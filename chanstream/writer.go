@@ -646,7 +646,11 @@ func (w *Writer) flush(a *attachment) bool {
 			w.mu.Unlock()
 			return false
 		}
-		w.pending -= int(n)
+		// If the read pump saw the connection break meanwhile, failLocked
+		// dropped the whole queue, these bytes with it.
+		if w.err == nil {
+			w.pending -= int(n)
+		}
 		w.written.Add(n)
 		if err != nil {
 			w.failLocked(err)
@@ -732,7 +736,17 @@ func (w *Writer) failLocked(err error) {
 	if w.err == nil {
 		w.err = err
 	}
-	w.releaseAllLocked() // drops the queued data, recycling its buffers
+	if w.busy {
+		// The pump may be writing from the buffers (the read pump saw the
+		// break): they are left to the garbage collector, as by abort,
+		// not recycled under it.
+		if q := w.q; q != nil {
+			clear(q.bufs)
+			q.bufs = q.bufs[:0]
+		}
+	} else {
+		w.releaseAllLocked() // drops the queued data, recycling its buffers
+	}
 	w.pending = 0
 	w.signalLocked()
 }
@@ -901,7 +915,10 @@ func (w *Writer) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// Buffered returns how many bytes are queued but not yet sent.
+// Buffered returns how many bytes are queued but not yet sent (asyncio's
+// get_write_buffer_size), counting those a write is sending at the moment
+// until it returns. Once the connection broke, or after Abort, the queue is
+// dropped and Buffered is 0.
 func (w *Writer) Buffered() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
