@@ -294,3 +294,79 @@ func TestReadFrom_ThePieceBeingWrittenIsBuffered(t *testing.T) {
 	}
 	peer.Close()
 }
+
+// The read pump of a connection that is not a socket pauses when the chunk
+// channel is full, which with the default limit is one chunk however small;
+// the chunk it holds then was received from the connection, and is counted
+// as buffered, and read next.
+func TestStats_ThePausedPumpsChunkIsBuffered(t *testing.T) {
+	ctx := quirksCtx(t)
+	a, peer := streamtest.Pipe(t)
+	s := chanstream.NewStream(a)
+	closeStream(t, s)
+	if _, err := peer.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for s.Stats().BytesRead != 5 { // the first chunk is in the channel
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Stats = %+v; want 5 bytes read", s.Stats())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if _, err := peer.Write([]byte("world!")); err != nil {
+		t.Fatal(err)
+	}
+	for !s.Stats().ReadPaused {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Stats = %+v; want the pump paused with the second chunk", s.Stats())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	st := s.Stats()
+	if st.BytesRead != 11 || st.ReadBuffered != 11 || s.Reader().Buffered() != 11 {
+		t.Fatalf("paused: Stats = %+v, Buffered = %d; want 11 bytes read and buffered", st, s.Reader().Buffered())
+	}
+	got, err := s.ReadExactly(ctx, 11)
+	if err != nil || string(got) != "helloworld!" {
+		t.Fatalf("ReadExactly(11) = %q, %v", got, err)
+	}
+	if st := s.Stats(); st.BytesRead != 11 || st.ReadBuffered != 0 || st.ReadPaused {
+		t.Fatalf("after reading: Stats = %+v; want 11 read, none buffered, not paused", st)
+	}
+}
+
+// Bytes counted as buffered are read before an end fed meanwhile: the
+// chunk a paused pump holds included.
+func TestFeedError_ThePausedPumpsChunkIsReadFirst(t *testing.T) {
+	ctx := quirksCtx(t)
+	a, peer := streamtest.Pipe(t)
+	s := chanstream.NewStream(a)
+	closeStream(t, s)
+	peer.Write([]byte("hello"))
+	for s.Stats().BytesRead != 5 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Stats = %+v; want 5 bytes read", s.Stats())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	peer.Write([]byte("world!"))
+	for !s.Stats().ReadPaused {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Stats = %+v; want the pump paused with the second chunk", s.Stats())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	stored := errors.New("stored")
+	s.FeedError(stored)
+	got, err := s.ReadChunk(ctx, -1)
+	if string(got) != "helloworld!" || !errors.Is(err, stored) {
+		t.Fatalf("ReadChunk(-1) after FeedError = %q, %v; want every byte buffered, then the error", got, err)
+	}
+	if st := s.Stats(); st.BytesRead != 11 || st.ReadBuffered != 0 {
+		t.Fatalf("Stats = %+v; want 11 read, none buffered", st)
+	}
+}

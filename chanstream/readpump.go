@@ -125,6 +125,7 @@ func (s *Stream) readPumpConn(a *attachment) {
 		}
 		if err != nil && a.detached.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 			if c != nil {
+				s.r.received.Add(int64(c.len())) // as commit counts a chunk it holds
 				s.mu.Lock()
 				s.leftover = c
 				s.mu.Unlock()
@@ -164,6 +165,8 @@ func (s *Stream) deliver(a *attachment, c *chunk, err error) bool {
 			case ErrFeedAfterEOF:
 				putChunk(c)
 				return false // FeedEOF or FeedError ended the reader
+			case errHandedOver:
+				return false // the same, with c read before the end
 			}
 			putChunk(c)
 		}
@@ -194,8 +197,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 		}
 		if r.isEnded() {
 			// Every chunk committed before the end is in the channel by now.
-			r.drain()
-			r.atEnd = true
+			r.takeEnd()
 			break
 		}
 		c, rerr := sr.read(&a.socket)

@@ -13,7 +13,11 @@ type Stats struct {
 
 	// ReadPaused reports that the read pump is holding back because the
 	// chunk channel is full (asyncio's paused transport): the reader, not
-	// the peer, is behind.
+	// the peer, is behind. The channel holds a number of chunks, each as
+	// one read of the connection delivered it (with the default limit,
+	// one), so the pump may pause with few bytes buffered when they came
+	// in small pieces. The chunk it holds meanwhile was received: it is
+	// counted in BytesRead and ReadBuffered.
 	ReadPaused bool
 }
 
