@@ -309,7 +309,7 @@ func (s *Stream) pumpRead(a *attachment, timedOut bool) (gaveUp bool) {
 	o.to(ownerNobody)
 	s.armWatchLocked()
 	s.mu.Unlock()
-	s.r.trySend(handOffChunk)
+	s.r.trySend(handOffChunk, false)
 	return true
 }
 

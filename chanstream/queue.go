@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 )
@@ -34,6 +35,8 @@ type chunkChan struct {
 	ch          chan *chunk
 	room        chan struct{} // Reader.endMu: one token: the consumer took chunks while a producer waited
 	tail        *chunk        // Reader.endMu: the chunk Feed sent last, which may take more bytes
+	held        *chunk        // Reader.endMu: the chunk the read pump holds, counted, while the channel is full
+	heldAtEnd   *chunk        // Reader.endMu: held, handed to the consumer by finish
 	roomWaiters atomic.Int32
 }
 
@@ -115,6 +118,9 @@ func (r *Reader) finish(err error) {
 	r.ended, r.endErr = true, err
 	if cc := r.chunks.Load(); cc != nil {
 		cc.tail = nil
+		// The chunk the read pump holds was received: it is read before
+		// the end.
+		cc.heldAtEnd, cc.held = cc.held, nil
 	}
 	if err == io.EOF {
 		r.flags.Or(readerEOFFed)
@@ -132,11 +138,22 @@ func (r *Reader) finish(err error) {
 // commit sends c on the chunk channel, waiting while it is full. It gives up
 // with ctx.Err(), with ErrClosed when closed is closed, with errDetached
 // when detach is, or with ErrFeedAfterEOF once the stream has ended.
+//
+// A chunk the read pump holds while it waits was received from the
+// connection: its bytes count as received (Buffered, Stats) from the time
+// it waits, and are read as the others are: a FeedEOF or FeedError that
+// ends the stream meanwhile hands the chunk to the consumer (commit then
+// returns errHandedOver), and Detach makes it the stream's leftover. A
+// chunk Feed holds does not count until it is sent: a Feed whose ctx ends
+// feeds nothing.
 func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan struct{}) error {
 	cc := r.chunks.Load() // made before any producer runs
-	waited := false
+	waited, counted := false, false
 	for {
-		sent, err := r.trySend(c)
+		sent, err := r.trySend(c, counted)
+		if !sent && err == nil && r.fedByConn && !counted {
+			counted = r.countHeld(c)
+		}
 		if !sent && err == nil {
 			// Register as a waiter, then look again, so that a consumer
 			// taking a chunk in between cannot miss us. The room channel
@@ -148,7 +165,7 @@ func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan str
 			room := cc.room
 			r.endMu.Unlock()
 			cc.roomWaiters.Add(1)
-			sent, err = r.trySend(c)
+			sent, err = r.trySend(c, counted)
 			if !sent && err == nil {
 				select {
 				case <-room:
@@ -171,12 +188,69 @@ func (r *Reader) commit(ctx context.Context, c *chunk, closed, detach <-chan str
 			return nil
 		}
 		if err != nil {
+			if counted {
+				return r.releaseHeld(c, err)
+			}
 			return err
 		}
 	}
 }
 
-func (r *Reader) trySend(c *chunk) (bool, error) {
+// errHandedOver is commit's report that the stream ended while the read
+// pump held c, and finish handed c to the consumer: it is no longer the
+// pump's.
+var errHandedOver = errors.New("chanstream: the chunk was handed to the reader at the end")
+
+// countHeld counts c, which the read pump holds, as received, unless the
+// stream has ended (c will be dropped). It reports whether it did.
+func (r *Reader) countHeld(c *chunk) bool {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.ended {
+		return false
+	}
+	r.received.Add(int64(c.len()))
+	r.chunks.Load().held = c
+	return true
+}
+
+// releaseHeld ends the wait of a counted chunk c that commit gives up on
+// with err: errHandedOver if finish took it, else err, and c's bytes are
+// uncounted unless Detach keeps them (the stream's leftover).
+func (r *Reader) releaseHeld(c *chunk, err error) error {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	cc := r.chunks.Load()
+	if cc.held != c {
+		return errHandedOver
+	}
+	cc.held = nil
+	if err != errDetached {
+		r.received.Add(-int64(c.len())) // dropped: it will never be read
+	}
+	return err
+}
+
+// takeEnd takes in, once the stream has ended, every chunk committed
+// before the end, and the chunk the read pump held then.
+func (r *Reader) takeEnd() {
+	r.drain()
+	r.endMu.Lock()
+	cc := r.chunks.Load()
+	var c *chunk
+	if cc != nil {
+		c, cc.heldAtEnd = cc.heldAtEnd, nil
+	}
+	r.endMu.Unlock()
+	if c != nil {
+		r.push(c)
+	}
+	r.atEnd = true
+}
+
+// trySend sends c on the chunk channel if there is room. counted reports
+// that c's bytes are counted as received already (countHeld).
+func (r *Reader) trySend(c *chunk, counted bool) (bool, error) {
 	r.endMu.Lock()
 	defer r.endMu.Unlock()
 	if r.ended {
@@ -185,16 +259,23 @@ func (r *Reader) trySend(c *chunk) (bool, error) {
 	// Count the bytes before the consumer can see them, so that consumed
 	// never passes received; c belongs to the consumer once sent.
 	n := int64(c.len())
-	r.received.Add(n)
+	if !counted {
+		r.received.Add(n)
+	}
 	cc := r.chunks.Load()
 	select {
 	case cc.ch <- c:
 		if !r.fedByConn {
 			cc.tail = c
 		}
+		if counted {
+			cc.held = nil
+		}
 		return true, nil
 	default:
-		r.received.Add(-n)
+		if !counted {
+			r.received.Add(-n)
+		}
 		return false, nil
 	}
 }
@@ -251,8 +332,7 @@ func (r *Reader) wait(ctx context.Context) error {
 		r.signalRoom()
 	case <-r.endChan():
 		// Every chunk committed before the end is in the channel by now.
-		r.drain()
-		r.atEnd = true
+		r.takeEnd()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-r.closedChan():

@@ -99,8 +99,16 @@ func (s *Stream) readPump(a *attachment) {
 func (s *Stream) readPumpConn(a *attachment) {
 	defer close(a.readDone) // made for connections that are not sockets
 	size := readChunkSize(s.r.limit)
-	if _, ok := a.conn.(tlsConn); ok {
+	if tc, ok := a.conn.(tlsConn); ok {
 		size = recordChunkSize
+		if hs, ok := a.conn.(interface{ HandshakeContext(context.Context) error }); ok && s.w.eofAbility.Load() == eofAsk {
+			// Made before its handshake: make it now, as the first Read
+			// would, and learn the version, which tells whether WriteEOF
+			// can half-close. A handshake that fails fails that Read.
+			if hs.HandshakeContext(context.Background()) == nil {
+				s.w.learnWriteEOF(tc)
+			}
+		}
 	}
 	for {
 		c := getChunk(size)
@@ -112,6 +120,7 @@ func (s *Stream) readPumpConn(a *attachment) {
 		}
 		if err != nil && a.detached.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 			if c != nil {
+				s.r.received.Add(int64(c.len())) // as commit counts a chunk it holds
 				s.mu.Lock()
 				s.leftover = c
 				s.mu.Unlock()
@@ -119,7 +128,7 @@ func (s *Stream) readPumpConn(a *attachment) {
 			return // stopped by Detach; the stream goes on
 		}
 		if err == io.EOF {
-			if tc, ok := a.conn.(tlsConn); ok && !tlsCanWriteEOF(tc) {
+			if tc, ok := a.conn.(tlsConn); ok && tlsCanWriteEOF(tc) != eofYes {
 				// TLS 1.2: the peer's close_notify ends the connection
 				// and is answered at once (see answerCloseNotify); on
 				// TLS 1.3 it ends one direction, and writing goes on.
@@ -151,6 +160,8 @@ func (s *Stream) deliver(a *attachment, c *chunk, err error) bool {
 			case ErrFeedAfterEOF:
 				putChunk(c)
 				return false // FeedEOF or FeedError ended the reader
+			case errHandedOver:
+				return false // the same, with c read before the end
 			}
 			putChunk(c)
 		}
@@ -181,8 +192,7 @@ func (s *Stream) readInline(ctx context.Context, a *attachment) (err error) {
 		}
 		if r.isEnded() {
 			// Every chunk committed before the end is in the channel by now.
-			r.drain()
-			r.atEnd = true
+			r.takeEnd()
 			break
 		}
 		c, rerr := sr.read(&a.socket)

@@ -13,7 +13,11 @@ type Stats struct {
 
 	// ReadPaused reports that the read pump is holding back because the
 	// chunk channel is full (asyncio's paused transport): the reader, not
-	// the peer, is behind.
+	// the peer, is behind. The channel holds a number of chunks, each as
+	// one read of the connection delivered it (with the default limit,
+	// one), so the pump may pause with few bytes buffered when they came
+	// in small pieces. The chunk it holds meanwhile was received: it is
+	// counted in BytesRead and ReadBuffered.
 	ReadPaused bool
 }
 
@@ -31,10 +35,16 @@ func (r *Reader) Stats() Stats {
 }
 
 // Stats returns the writer's counters (the read fields are zero).
+// BytesWritten and WriteBuffered are taken together: the bytes the write
+// pump sends move from one to the other at once, so that their sum counts
+// every byte handed to the writer and not dropped.
 func (w *Writer) Stats() Stats {
-	return Stats{
+	w.mu.Lock()
+	st := Stats{
 		BytesWritten:  w.written.Load(),
-		WriteBuffered: w.Buffered(),
+		WriteBuffered: w.pending,
 		WriteWaits:    w.waits.Load(),
 	}
+	w.mu.Unlock()
+	return st
 }

@@ -122,7 +122,7 @@ func NewStream(conn net.Conn, opts ...Option) *Stream {
 // is something to send.
 func (s *Stream) start(conn net.Conn, a *attachment) {
 	a.init(conn, readChunkSize(s.r.limit))
-	s.w.canWriteEOF.Store(canWriteEOF(conn))
+	s.w.eofAbility.Store(canWriteEOF(conn))
 	s.mu.Lock()
 	s.conn, s.run = conn, a
 	s.beginLocked(a)

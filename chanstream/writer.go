@@ -63,9 +63,9 @@ type closeWriter interface{ CloseWrite() error }
 // queued whole, never interleaved with another call's. Drain may be called
 // from any number of goroutines at once.
 type Writer struct {
-	s           *Stream
-	high, low   int
-	canWriteEOF atomic.Bool
+	s          *Stream
+	high, low  int
+	eofAbility atomic.Uint32 // can the connection half-close: eofYes, eofNo or eofAsk
 
 	// direct reports that a Write may go to the socket at once: a read
 	// waited for data since the last write, so this one is likely an
@@ -127,32 +127,79 @@ type tlsConn interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// canWriteEOF reports whether conn can half-close. A TLS connection can only
-// on TLS 1.3, where close_notify closes one direction and reading goes on
-// (RFC 8446 §6.1); on TLS 1.2 close_notify ends the whole connection.
-func canWriteEOF(conn net.Conn) bool {
+// Whether a Writer's connection can half-close (Writer.eofAbility).
+const (
+	eofNo  uint32 = iota // it cannot, for good
+	eofYes               // it can, for good
+	eofAsk               // not known yet: ask the connection again (canWriteEOF)
+)
+
+// canWriteEOF reports whether conn can half-close: eofYes, eofNo, or eofAsk
+// while the answer may still change. A TLS connection can only on TLS 1.3,
+// where close_notify closes one direction and reading goes on (RFC 8446
+// §6.1); on TLS 1.2 close_notify ends the whole connection. The version is
+// known once the handshake is done: until then the answer is eofAsk, and the
+// read pump settles it (learnWriteEOF). A connection with its own
+// CanWriteEOF (a Stream, perhaps over such a TLS connection) is asked again
+// while it says no.
+func canWriteEOF(conn net.Conn) uint32 {
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		return true
+		return eofYes
 	}
 	if tc, ok := conn.(tlsConn); ok {
 		return tlsCanWriteEOF(tc)
 	}
 	if c, ok := conn.(interface{ CanWriteEOF() bool }); ok {
-		return c.CanWriteEOF() // a Stream, whose CloseWrite may not be able to
+		if c.CanWriteEOF() {
+			return eofYes
+		}
+		return eofAsk
 	}
-	_, ok := conn.(closeWriter)
-	return ok
+	if _, ok := conn.(closeWriter); ok {
+		return eofYes
+	}
+	return eofNo
 }
 
 // tlsCanWriteEOF is canWriteEOF for TLS. Its frame holds a
 // tls.ConnectionState: keeping it out of canWriteEOF keeps the goroutine
-// that makes a stream on a socket within its first stack.
+// that makes a stream on a socket within its first stack. ConnectionState
+// waits for a handshake under way.
 //
 //go:noinline
-func tlsCanWriteEOF(tc tlsConn) bool {
+func tlsCanWriteEOF(tc tlsConn) uint32 {
 	st := tc.ConnectionState()
-	return st.HandshakeComplete && st.Version == tls.VersionTLS13
+	switch {
+	case !st.HandshakeComplete:
+		return eofAsk
+	case st.Version == tls.VersionTLS13:
+		return eofYes
+	}
+	return eofNo
+}
+
+// learnWriteEOF is called by the read pump of a TLS connection made before
+// its handshake, once the handshake is done: the version is known.
+func (w *Writer) learnWriteEOF(tc tlsConn) {
+	w.eofAbility.CompareAndSwap(eofAsk, tlsCanWriteEOF(tc))
+}
+
+// canWriteEOFLocked is CanWriteEOF with w.mu held. It never waits: a TLS
+// connection is not asked (its ConnectionState would wait for the
+// handshake), the read pump tells; another connection whose answer was
+// not final is asked again.
+func (w *Writer) canWriteEOFLocked() bool {
+	ability := w.eofAbility.Load()
+	if ability == eofAsk && w.run != nil {
+		if _, ok := w.run.conn.(tlsConn); !ok {
+			ability = canWriteEOF(w.run.conn)
+			if ability != eofAsk {
+				w.eofAbility.Store(ability)
+			}
+		}
+	}
+	return ability == eofYes
 }
 
 // stateErrLocked returns why data cannot be queued now, or nil.
@@ -600,7 +647,11 @@ func (w *Writer) flush(a *attachment) bool {
 			w.mu.Unlock()
 			return false
 		}
-		w.pending -= int(n)
+		// If the read pump saw the connection break meanwhile, failLocked
+		// dropped the whole queue, these bytes with it.
+		if w.err == nil {
+			w.pending -= int(n)
+		}
 		w.written.Add(n)
 		if err != nil {
 			w.failLocked(err)
@@ -686,7 +737,17 @@ func (w *Writer) failLocked(err error) {
 	if w.err == nil {
 		w.err = err
 	}
-	w.releaseAllLocked() // drops the queued data, recycling its buffers
+	if w.busy {
+		// The pump may be writing from the buffers (the read pump saw the
+		// break): they are left to the garbage collector, as by abort,
+		// not recycled under it.
+		if q := w.q; q != nil {
+			clear(q.bufs)
+			q.bufs = q.bufs[:0]
+		}
+	} else {
+		w.releaseAllLocked() // drops the queued data, recycling its buffers
+	}
 	w.pending = 0
 	w.signalLocked()
 }
@@ -715,7 +776,7 @@ func (w *Writer) WriteEOF() error {
 		return w.err
 	case w.state >= writeEOFQueued:
 		return nil
-	case !w.canWriteEOF.Load():
+	case !w.canWriteEOFLocked():
 		return ErrWriteEOFUnsupported
 	}
 	w.state = writeEOFQueued
@@ -737,8 +798,21 @@ func (w *Writer) CloseWrite() error { return w.WriteEOF() }
 // CanWriteEOF reports whether [Writer.WriteEOF] can half-close the
 // connection (asyncio's can_write_eof): true for TCP and Unix sockets and
 // for TLS 1.3 (where WriteEOF sends close_notify and reading goes on), false
-// for TLS 1.2 and for connections without [Writer.CloseWrite].
-func (w *Writer) CanWriteEOF() bool { return w.canWriteEOF.Load() }
+// for TLS 1.2 and for connections without [Writer.CloseWrite]. Over a TLS connection made before
+// its handshake the version is not known yet: the stream's read pump makes
+// the handshake at once (as a *tls.Conn's first Read would), and until it
+// is done CanWriteEOF reports false and WriteEOF returns
+// ErrWriteEOFUnsupported; from then on, and at the latest once the stream
+// has read a byte, they follow the version agreed. CanWriteEOF never waits
+// for the handshake.
+func (w *Writer) CanWriteEOF() bool {
+	if ability := w.eofAbility.Load(); ability != eofAsk {
+		return ability == eofYes
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.canWriteEOFLocked()
+}
 
 // IsClosing reports whether the stream is closed or being closed (asyncio's
 // is_closing).
@@ -842,7 +916,10 @@ func (w *Writer) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// Buffered returns how many bytes are queued but not yet sent.
+// Buffered returns how many bytes are queued but not yet sent (asyncio's
+// get_write_buffer_size), counting those a write is sending at the moment
+// until it returns. Once the connection broke, or after Abort, the queue is
+// dropped and Buffered is 0.
 func (w *Writer) Buffered() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()

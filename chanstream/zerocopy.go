@@ -303,7 +303,8 @@ func (w *Writer) spliceFrom(rf io.ReaderFrom, src io.Reader) (int64, error) {
 }
 
 // copyToConn copies src to conn through a pooled buffer, with writes that
-// block, until src's EOF.
+// block, until src's EOF. The piece being written counts as buffered (in
+// Buffered, Stats and for Drain) until the write returns.
 func (w *Writer) copyToConn(conn net.Conn, src io.Reader) (int64, error) {
 	b := wbufPool.Get().(*wbuf)
 	defer putWbuf(b)
@@ -311,9 +312,18 @@ func (w *Writer) copyToConn(conn net.Conn, src io.Reader) (int64, error) {
 	for {
 		n, err := src.Read(b.buf)
 		if n > 0 {
+			w.mu.Lock()
+			w.pending += n
+			w.mu.Unlock()
 			k, werr := conn.Write(b.buf[:n])
 			total += int64(k)
+			w.mu.Lock()
+			if w.state != writeClosed && w.err == nil {
+				w.pending -= n // else Abort or a break dropped it with the queue
+			}
 			w.written.Add(int64(k))
+			w.signalLocked()
+			w.mu.Unlock()
 			if werr != nil {
 				return total, werr
 			}
