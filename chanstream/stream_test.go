@@ -46,16 +46,26 @@ func shrinkBuffers(s *Stream, peer *net.TCPConn) {
 }
 
 // fillUntilStuck writes until a write stays blocked at the watermark: the
-// kernel's buffers are full and the peer does not read.
+// peer must not read. A write that times out proves nothing on a busy
+// machine (the pump may not have run yet), so the writer counts as stuck
+// only once, after a timed-out write, nothing more reaches the connection
+// for 200 ms while the queue is at the high watermark.
 func fillUntilStuck(t *testing.T, s *Stream) {
 	t.Helper()
 	chunk := bytes.Repeat([]byte("f"), 1024)
+	high, _ := s.WriteBufferLimits()
 	for i := 0; ; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, err := s.WriteContext(ctx, chunk)
 		cancel()
 		if err == context.DeadlineExceeded {
-			return
+			before := s.Stats()
+			time.Sleep(200 * time.Millisecond)
+			after := s.Stats()
+			if after.BytesWritten == before.BytesWritten && after.WriteBuffered >= high {
+				return
+			}
+			continue
 		}
 		if err != nil || i > 100000 {
 			t.Fatalf("filling the write side: %v after %d writes", err, i)
