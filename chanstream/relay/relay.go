@@ -74,8 +74,8 @@ func (e *Error) Unwrap() error { return e.Err }
 //     already handed to it) and the other direction goes on. A destination
 //     that cannot half-close is closed instead, its queued data still sent,
 //     and that ends the other direction too, as if it had reached EOF: a
-//     Stream whose CanWriteEOF is false (over TLS 1.2, or made over a
-//     tls.Conn before its handshake), a net.Conn without CloseWrite.
+//     Stream whose CanWriteEOF is false (over TLS 1.2, or over a tls.Conn
+//     whose handshake is not done yet), a net.Conn without CloseWrite.
 //   - Once both directions have ended that way, both connections are closed,
 //     a Stream's with Close and WaitClosed(ctx): Relay returns once its
 //     queued data has been sent, or with the error that kept it from being
