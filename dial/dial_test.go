@@ -22,6 +22,8 @@ import (
 	"github.com/chanstream/chanstream/tlsupgrade"
 )
 
+// TestMain fails the package's tests on a leaked goroutine: goleak, through
+// streamtest.VerifyTestMain, which first waits for chanstream's own to end.
 func TestMain(m *testing.M) {
 	streamtest.VerifyTestMain(m)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
+// TestMain fails the package's tests on a leaked goroutine: goleak, through
+// streamtest.VerifyTestMain, which first waits for chanstream's own to end.
 func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 const maxMessages = 5000

@@ -17,6 +17,8 @@ import (
 	"github.com/chanstream/chanstream/internal/testnet"
 )
 
+// TestMain fails the package's tests on a leaked goroutine: goleak, through
+// streamtest.VerifyTestMain, which first waits for chanstream's own to end.
 func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // pair returns a loopback TCP connection: the peer's end, and the other end

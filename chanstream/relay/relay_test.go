@@ -20,6 +20,8 @@ import (
 	"github.com/chanstream/chanstream/internal/testnet"
 )
 
+// TestMain fails the package's tests on a leaked goroutine: goleak, through
+// streamtest.VerifyTestMain, which first waits for chanstream's own to end.
 func TestMain(m *testing.M) { streamtest.VerifyTestMain(m) }
 
 // setup is a relay under test: peerA talks to a, peerB to b, and the relay

@@ -68,7 +68,7 @@ func checkCount(what string, n int64) error {
 	return nil
 }
 
-// Chop cuts the data into pieces of 1 to max bytes, drawn from the seed:
+// Chop cuts the data into pieces of 1 to max bytes, drawn from the random seed:
 // each Read returns at most one piece, and each Write is passed on to the
 // connection one piece at a time (a socket's peer may still see pieces
 // joined, as the kernel buffers them). max must be at least 1.
@@ -147,7 +147,7 @@ type faultDir struct {
 
 // FaultConn wraps a [net.Conn] with faults; [Inject] makes one. It is a
 // net.Conn, with [FaultConn.CloseWrite] (which fails if the connection has
-// none). Everything drawn at random comes from the seed, one stream of draws
+// none). Everything drawn at random comes from the random seed, one stream of draws
 // per direction, so that a test sees the same pieces and delays on each run
 // as long as it makes the same calls. A Read or Write that a fault makes
 // wait wakes on Close and at its deadline, with an error matching
