@@ -139,7 +139,7 @@ func TestChat_SlowClientByPolicy(t *testing.T) {
 			talker.expect("* client2 joined")
 			// A client that never reads, with a small receive window.
 			stuck := dial(t, addr, &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-				return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+				return c.Control(setSmallRcvBuf)
 			}})
 			talker.expect("* client3 joined")
 			listener.expect("* client3 joined")
