@@ -21,13 +21,16 @@ import (
 // as buffered, not read ([Reader.Buffered], [Reader.Stats], [Reader.AtEOF]).
 //
 // While a Receiver runs it holds the reader: other read calls wait until it
-// stops. Nothing is lost when it stops early: on Stop, or when its ctx is
-// done, what C still holds and a value it had read but not put in C go back
-// to the reader, in order and ahead of the data the reader still buffers,
-// for the next read to return. Values the consumer has received are its
-// own. When C is closed by the end of the stream or an error, the values
-// still in C stay there for the consumer to receive, until Stop (or a new
-// Receiver on the same reader) gives them back.
+// stops. Nothing is lost when it stops early. When its ctx is done, a value
+// it had read but not put in C goes back to the reader, and C is closed with
+// what it holds still in it, as at the end of the stream or on an error:
+// the consumer may go on receiving those values, and Stop (or a new
+// Receiver on the same reader) gives back the ones it did not, in order and
+// ahead of the data the reader still buffers, for the next read to return.
+// Values the consumer has received are its own. Call Stop from the
+// goroutine that receives from C, or once none does: a receive running at
+// the same time as Stop could take a value that comes after one Stop gives
+// back.
 type Receiver struct {
 	// C delivers the data. Values belong to the receiver of them, as the
 	// slices returned by the read methods do.
@@ -159,11 +162,6 @@ func (rc *Receiver) run(ctx context.Context, read func(context.Context) ([]byte,
 			if len(data) > 0 { // ReadChunk(-1)'s data with an error; not used here
 				r.unread(data)
 			}
-			if ctx.Err() != nil && err == ctx.Err() {
-				rc.giveBack(nil)
-				r.end()
-				return err
-			}
 			rc.phase.Store(phaseEnded)
 			r.end()
 			if len(c) == 0 {
@@ -186,7 +184,11 @@ func (rc *Receiver) run(ctx context.Context, read func(context.Context) ([]byte,
 			select {
 			case c <- data:
 			case <-done:
-				rc.giveBack(data)
+				// The consumer may still be receiving from C: what C holds
+				// stays there (Stop gives it back), and data, which comes
+				// after it, goes back to the reader now.
+				rc.phase.Store(phaseEnded)
+				r.unread(data)
 				r.end()
 				return ctx.Err()
 			case <-closed:
@@ -221,9 +223,11 @@ func sendAfterYield(c chan<- []byte, data []byte) bool {
 }
 
 // giveBack puts what C holds, then held (a value not put in C), back in
-// front of the reader's data. It is called with the reader's gate held, by
-// the Receiver's goroutine or, once it has ended, by Stop or a new
-// Receiver; it does nothing the second time.
+// front of the reader's data. It is called with the reader's gate held,
+// once the Receiver's goroutine has ended, by Stop or a new Receiver; it
+// does nothing the second time. A receive from C running at the same time
+// may take a value after one that goes back: Stop's doc asks its caller to
+// be the goroutine that receives from C, or to call it once none does.
 func (rc *Receiver) giveBack(held []byte) {
 	if rc.phase.Load() == phaseGivingBack {
 		return
@@ -237,7 +241,7 @@ func (rc *Receiver) giveBack(held []byte) {
 take:
 	for {
 		select {
-		case v, ok := <-rc.c: // the consumer may take some meanwhile: then they are its own
+		case v, ok := <-rc.c:
 			if !ok {
 				break take
 			}
@@ -326,9 +330,12 @@ func (rc *Receiver) Err() error {
 // Stop stops the [Receiver] and waits for its goroutine to finish. What C
 // still holds and a value that was read but not put in C go back to the
 // reader, in order, for the next read to return; C is then closed and empty.
-// It may be called more than once, and after C was closed (by the end of the
-// stream or an error): it then gives back what C still holds, if anything,
-// waiting for a read call under way on the reader to finish.
+// Call it from the goroutine that receives from C, or once none does: a
+// receive running at the same time could take a value that comes after one
+// Stop gives back. It may be called more than once, and after C was closed
+// (by the end of the stream, an error or a done ctx): it then gives back
+// what C still holds, if anything, waiting for a read call under way on the
+// reader to finish.
 func (rc *Receiver) Stop() {
 	rc.stopOnce.Do(func() {
 		select {

@@ -71,14 +71,21 @@ func TestReceiver_StopWithAFullBufferGivesBackInOrder(t *testing.T) {
 			}
 			if tc.cancel {
 				cancel()
-				// Values a consumer takes while the Receiver stops are
-				// its own; this one waits until it has stopped.
+				// The consumer may still be receiving: C keeps what it
+				// holds, counted as buffered, until Stop gives it back.
 				eventually(t, "the receiver to stop", func() bool { return rc.Err() != nil })
-				if _, ok := <-rc.C; ok {
-					t.Fatal("C holds a value after the ctx was cancelled")
-				}
 				if !errors.Is(rc.Err(), context.Canceled) {
 					t.Fatalf("Err = %v; want context.Canceled", rc.Err())
+				}
+				if len(rc.C) != tc.capacity {
+					t.Fatalf("C holds %d values after the ctx was cancelled; want the %d it held", len(rc.C), tc.capacity)
+				}
+				if want := len(data) - len(got); r.Buffered() != want {
+					t.Fatalf("Buffered after the ctx was cancelled = %d; want %d", r.Buffered(), want)
+				}
+				rc.Stop()
+				if _, ok := <-rc.C; ok {
+					t.Fatal("C holds a value after Stop")
 				}
 			} else {
 				rc.Stop()
@@ -279,7 +286,7 @@ func TestReceiver_StopWhileReceiving(t *testing.T) {
 				if !stopped && len(got) >= stopAfter {
 					stopped = true
 					if round%4 < 2 {
-						go rc.Stop()
+						rc.Stop() // from the goroutine that receives, as its doc asks
 					} else {
 						cancel()
 					}
