@@ -459,8 +459,12 @@ func TestServer_TLS(t *testing.T) {
 	plain := dialServer(t, srv)
 	io.WriteString(plain, "GET / HTTP/1.0\r\n\r\n")
 	dialServer(t, srv)
-	eventually(t, "two failed handshakes", func() bool { return srv.Stats().HandshakeErrors == 2 })
-	if st := srv.Stats(); st.Handshaking != 0 {
+	// The two counters move one after the other: wait for both.
+	eventually(t, "two failed handshakes, none left handshaking", func() bool {
+		st := srv.Stats()
+		return st.HandshakeErrors == 2 && st.Handshaking == 0
+	})
+	if st := srv.Stats(); st.HandshakeErrors != 2 || st.Handshaking != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
