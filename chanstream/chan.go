@@ -128,6 +128,7 @@ func (r *Reader) startReceiver(ctx context.Context, capacity int, read func(cont
 	r.helperGroup().Go(func() {
 		defer close(c) // last: Err is ready by the time C is closed
 		defer close(rc.done)
+		defer cancel() // an ended Receiver leaves nothing registered on the caller's ctx
 		rc.err = rc.run(ctx, read)
 	}, nil)
 	return rc
@@ -259,6 +260,14 @@ take:
 	close(rc.givenBack)
 }
 
+// drained reports whether rc has ended and the consumer has received all
+// that C held: the reader's count is then its own again, and rc need not
+// stay its active Receiver. C takes nothing more once rc has ended, so
+// this stays true.
+func (rc *Receiver) drained() bool {
+	return rc.phase.Load() == phaseEnded && len(rc.c) == 0
+}
+
 // consumed returns the reader's count of bytes read while rc is its active
 // Receiver: never more than the true count, so that AtEOF is never true and
 // Buffered never low while a value is undelivered; it may lag behind for
@@ -335,7 +344,10 @@ func (rc *Receiver) Err() error {
 // Stop gives back. It may be called more than once, and after C was closed
 // (by the end of the stream, an error or a done ctx): it then gives back
 // what C still holds, if anything, waiting for a read call under way on the
-// reader to finish.
+// reader to finish. Once C is closed and empty, Stop has nothing left to do:
+// the goroutine has returned, the Receiver's ctx is released, and the reader
+// no longer refers to the Receiver from its next look at its counts
+// ([Reader.Buffered], [Reader.Stats], [Reader.AtEOF]) on.
 func (rc *Receiver) Stop() {
 	rc.stopOnce.Do(func() {
 		select {

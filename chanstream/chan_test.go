@@ -416,3 +416,107 @@ func TestReceiver_StopAfterADrainedEndDoesNotWait(t *testing.T) {
 		t.Fatalf("ReadLine = %v; want io.EOF", err)
 	}
 }
+
+// countingCtx is a parent context that counts the children registered on it
+// and not yet released: context.WithCancel registers through AfterFunc on a
+// parent that has one, and releases when the child is cancelled. It is
+// never done.
+type countingCtx struct {
+	done chan struct{}
+	live atomic.Int64
+}
+
+func (c *countingCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *countingCtx) Done() <-chan struct{}       { return c.done }
+func (c *countingCtx) Err() error                  { return nil }
+func (c *countingCtx) Value(any) any               { return nil }
+
+func (c *countingCtx) AfterFunc(func()) func() bool {
+	c.live.Add(1)
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() { c.live.Add(-1); stopped = true })
+		return stopped
+	}
+}
+
+// A Receiver that ended (EOF, an error, its ctx) and whose C the consumer
+// has emptied holds nothing without a Stop: its ctx is no longer registered
+// on the caller's, and the reader drops it at its next look at its counts,
+// which are then right. Over loopback TCP, for both kinds of Receiver.
+func TestReceiver_EndedAndDrainedHoldsNothingWithoutStop(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		start func(*Reader, context.Context) *Receiver
+		byCtx bool // ended by its ctx rather than by the stream's EOF
+	}{
+		{"LineChan/EOF", (*Reader).LineChan, false},
+		{"ChunkChan/EOF", (*Reader).ChunkChan, false},
+		{"LineChan/ctx", (*Reader).LineChan, true},
+		{"ChunkChan/ctx", (*Reader).ChunkChan, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, peer := streamPair(t)
+			parent := &countingCtx{done: make(chan struct{})}
+			ctx := context.Context(parent)
+			cancel := func() {}
+			if tc.byCtx {
+				ctx, cancel = context.WithCancel(parent)
+				defer cancel()
+			}
+			rc := tc.start(s.Reader(), ctx)
+			if got := parent.live.Load(); got != 1 {
+				t.Fatalf("%d contexts registered on the parent; want 1", got)
+			}
+			if _, err := peer.Write([]byte("a\nb\nc\n")); err != nil {
+				t.Fatal(err)
+			}
+			want := "a\nb\nc\n"
+			var got []byte
+			if tc.byCtx {
+				// Take everything, so that C is empty when ctx ends it.
+				for len(got) < len(want) {
+					got = append(got, <-rc.C...)
+				}
+				cancel()
+			} else {
+				peer.CloseWrite()
+				// C holds values when the Receiver ends: the reader
+				// still counts them as buffered.
+				eventually(t, "the Receiver to end", func() bool { return rc.Err() != nil })
+			}
+			for v := range rc.C {
+				got = append(got, v...)
+			}
+			wantErr := io.EOF
+			if tc.byCtx {
+				wantErr = context.Canceled
+			}
+			if string(got) != want || rc.Err() != wantErr {
+				t.Fatalf("received %q, Err %v; want %q, %v", got, rc.Err(), want, wantErr)
+			}
+			if n := parent.live.Load(); n != 0 {
+				t.Errorf("%d contexts still registered on the parent after the Receiver ended", n)
+			}
+			if n := s.Reader().Buffered(); n != 0 {
+				t.Errorf("Buffered = %d after C was emptied; want 0", n)
+			}
+			if rc := s.r.helpers.Load().active.Load(); rc != nil {
+				t.Error("the reader still refers to the ended, emptied Receiver")
+			}
+			if st := s.Reader().Stats(); st.BytesRead != int64(len(want)) {
+				t.Errorf("BytesRead = %d; want %d", st.BytesRead, len(want))
+			}
+			if tc.byCtx {
+				// The reader is free: a read call takes what comes next.
+				peer.Write([]byte("d\n"))
+				if line, err := s.ReadLine(testCtx(t)); err != nil || string(line) != "d\n" {
+					t.Errorf("ReadLine after the Receiver = %q, %v", line, err)
+				}
+			}
+		})
+	}
+}

@@ -69,8 +69,9 @@ func WithWriteBufferLimits(high, low int) Option {
 	})}
 }
 
-// DefaultTLSShutdownTimeout is how long closing a TLS stream waits for the
-// peer's close_notify, as asyncio's ssl_shutdown_timeout: for a stream made
+// DefaultTLSShutdownTimeout is how long closing a TLS 1.3 stream waits for
+// the peer's close_notify, as asyncio's ssl_shutdown_timeout (a TLS 1.2
+// stream closes without waiting, as RFC 5246 §7.2.1 allows): for a stream made
 // over a *tls.Conn, and for the streams that tlsupgrade, dial and listener
 // make unless their WithTLSShutdownTimeout says otherwise.
 const DefaultTLSShutdownTimeout = 30 * time.Second

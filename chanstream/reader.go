@@ -175,7 +175,10 @@ func (r *Reader) end() { r.gate.unlock(uint64(r.consumed)) }
 func (r *Reader) consumedBytes() int64 {
 	if h := r.helpers.Load(); h != nil {
 		if rc := h.active.Load(); rc != nil {
-			return rc.consumed()
+			if !rc.drained() {
+				return rc.consumed()
+			}
+			h.active.CompareAndSwap(rc, nil) // its count is the gate's again
 		}
 	}
 	return int64(r.gate.value())

@@ -144,9 +144,13 @@ func (s *Stream) pumpPanicked(err error) {
 }
 
 // shutdownConn closes the connection at the end of a graceful close. Over
-// TLS it first sends close_notify and waits, up to the TLS shutdown timeout,
-// for the peer's (the read pump ends on it), as asyncio's SSL shutdown
-// does.
+// TLS it first sends close_notify. On TLS 1.3, where close_notify ends one
+// direction only, it then waits, up to the TLS shutdown timeout, for the
+// peer's (the read pump ends on it), as asyncio's SSL shutdown does. On
+// TLS 1.2 close_notify ends the connection and the peer must send nothing
+// more but its answer, which the sender need not wait for (RFC 5246
+// §7.2.1): it closes at once, rather than wait on a peer such as crypto/tls
+// that answers only when its own code closes.
 func (s *Stream) shutdownConn(a *attachment) {
 	if tc, ok := a.conn.(tlsConn); ok {
 		timeout := DefaultTLSShutdownTimeout
@@ -155,7 +159,9 @@ func (s *Stream) shutdownConn(a *attachment) {
 		}
 		deadline := time.Now().Add(timeout)
 		tc.SetWriteDeadline(deadline) // the alert must not block the close
-		if tc.CloseWrite() == nil {
+		// CloseWrite fails before the handshake is done, so the version
+		// is known when it succeeds.
+		if tc.CloseWrite() == nil && tlsCanWriteEOF(tc) == eofYes {
 			timer := time.NewTimer(time.Until(deadline))
 			select {
 			case <-a.readDone:

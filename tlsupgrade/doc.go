@@ -19,6 +19,7 @@
 // 8446 §6.1), so CanWriteEOF is true and WriteEOF sends close_notify while
 // reading goes on; on TLS 1.2 it is false. A connection that ends without
 // close_notify is reported as [ErrTruncated], not [io.EOF]. Close sends
-// close_notify and waits for the peer's, for at most the shutdown timeout.
+// close_notify; on TLS 1.3 it then waits for the peer's, for at most the
+// shutdown timeout.
 // docs/tls.md has the details.
 package tlsupgrade

@@ -69,7 +69,9 @@ func WithTLSHandshakeTimeout(d time.Duration) Option {
 // WithTLSShutdownTimeout bounds how long closing the stream waits for the
 // peer's close_notify after sending its own, before it closes the connection
 // anyway (asyncio's ssl_shutdown_timeout; default
-// [chanstream.DefaultTLSShutdownTimeout], 30 s). It must be positive.
+// [chanstream.DefaultTLSShutdownTimeout], 30 s). Only TLS 1.3 waits: on
+// TLS 1.2 close_notify ends the connection, which closes at once. It must
+// be positive.
 func WithTLSShutdownTimeout(d time.Duration) Option {
 	return upgradeOption(fmt.Sprintf("tlsupgrade.WithTLSShutdownTimeout(%v)", d), func(s *settings) { s.shutdownTimeout = d })
 }

@@ -151,6 +151,13 @@ func (b *Broadcaster[K]) Remove(key K) (PeerStats, error) {
 // blocking, and returns how many queued it. The others are handled by the
 // policy. Each peer's stream gets its own copy of msg, so msg may be reused
 // once Send returns. After Close it returns 0.
+//
+// A peer has room when its stream's queue, with all of msg added, stays at
+// or below the high watermark, or when the queue is empty
+// ([chanstream.Writer.TryWrite]): a message longer than the high watermark
+// reaches a peer only when its queue is empty. A peer whose stream fails the write (closed, broken)
+// leaves the broadcast whatever the policy, with the error as its
+// [PeerStats] Err; the Broadcaster does not close that stream.
 func (b *Broadcaster[K]) Send(msg []byte) (queued int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

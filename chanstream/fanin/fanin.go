@@ -106,10 +106,12 @@ func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
 }
 
-// Lines returns a [Fanin] of lines: New([ReadLine], buffer).
+// Lines returns a [Fanin] of lines: New([ReadLine], buffer). It panics if
+// buffer is negative.
 func Lines[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadLine, buffer) }
 
-// Chunks returns a [Fanin] of chunks: New([ReadChunk], buffer).
+// Chunks returns a [Fanin] of chunks: New([ReadChunk], buffer). It panics
+// if buffer is negative.
 func Chunks[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadChunk, buffer) }
 
 // Len returns the number of streams in the set.

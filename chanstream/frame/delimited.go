@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/chanstream/chanstream/chanstream"
 )
@@ -22,9 +23,11 @@ import (
 // [*FrameTooLargeError] at once (Size: the bytes seen so far); the next
 // Decode skips through the next delimiter ([chanstream.Reader.DiscardUntil],
 // however long that takes) and returns the frame after it, so the stream
-// stays in sync. A done ctx or deadline consumes nothing, except while
-// skipping, where what was skipped stays skipped and the next Decode goes on
-// skipping.
+// stays in sync. If the stream ends before that delimiter, that Decode
+// returns an error matching [io.ErrUnexpectedEOF] (not io.EOF: a frame was
+// cut short), and the next one io.EOF. A done ctx or deadline consumes
+// nothing, except while skipping, where what was skipped stays skipped and
+// the next Decode goes on skipping.
 //
 // Encode appends the frame followed by the first delimiter; a frame that
 // contains a delimiter fails with an error matching [ErrFrameSize].
@@ -71,7 +74,10 @@ func (d *Delimited) Decode(ctx context.Context, r *chanstream.Reader) ([]byte, e
 		if _, err := r.DiscardUntil(ctx, d.delims...); err != nil {
 			if !isStop(err) {
 				d.skipFor = nil
-				return nil, fmt.Errorf("frame: the stream ended inside an over-long frame: %w", err)
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF // the frame was cut short
+				}
+				return nil, fmt.Errorf("frame: the stream ended inside an over-long frame being skipped: %w", err)
 			}
 			return nil, err
 		}

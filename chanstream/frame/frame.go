@@ -80,6 +80,7 @@ type FrameTooLargeError struct {
 	Max int
 }
 
+// Error reports the frame's size and the maximum.
 func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("frame: frame of %d bytes, over the maximum of %d", e.Size, e.Max)
 }

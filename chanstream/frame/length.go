@@ -27,8 +27,10 @@ import (
 // A length over the maximum gives a [*FrameTooLargeError] at once, with the
 // length field consumed and the body not read: the next Decode skips the
 // body ([chanstream.Reader.Discard], whatever its size, holding no more than
-// a chunk) and returns the frame after it, so the stream stays in sync. A
-// caller that would rather not read on closes the stream. An invalid uvarint
+// a chunk) and returns the frame after it, so the stream stays in sync; if
+// the stream ends inside the skipped body, that Decode returns an error
+// matching [io.ErrUnexpectedEOF], and the next one io.EOF. A caller that
+// would rather not read on closes the stream. An invalid uvarint
 // gives [ErrBadLength], after which the stream cannot be resynchronised.
 //
 // A done ctx or an expired deadline loses nothing: if the length field was

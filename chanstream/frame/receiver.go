@@ -37,7 +37,10 @@ const ReceiverCap = 16
 // When C is closed by the end of the stream, an error or ctx, the messages
 // still in C stay there for the consumer to receive; after a ctx, call Stop
 // for the last one, which may have missed C (Stop is also what waits for the
-// goroutine; it may be called at any time, any number of times).
+// goroutine; it may be called at any time, any number of times). Once C is
+// closed the goroutine has returned and the Receiver's ctx is released: a
+// Receiver that ended at the end of the stream or on an error, and whose C
+// was received to the end, needs no Stop.
 type Receiver[T any] struct {
 	// C delivers the messages.
 	C <-chan T
@@ -64,6 +67,7 @@ func NewReceiver[T any](ctx context.Context, r *chanstream.Reader, dec Decoder[T
 
 func (rc *Receiver[T]) run(ctx context.Context, r *chanstream.Reader, dec Decoder[T]) {
 	defer close(rc.done)
+	defer rc.cancel() // an ended Receiver leaves nothing registered on the caller's ctx
 	var err error
 	for {
 		var v T
@@ -94,19 +98,27 @@ func (rc *Receiver[T]) run(ctx context.Context, r *chanstream.Reader, dec Decode
 	close(rc.c)
 }
 
-// trySend puts v in C if there is room, or makes room: with C full, the
-// consumer is the slower side, and yielding lets it take several messages
-// before this goroutine has to park and be woken for each.
+// yieldsWhenFull is how many times a Receiver that finds C full yields the
+// processor and tries again before it waits in a select, as
+// chanstream.Receiver does: with C full, the consumer is the slower side,
+// and yielding lets it take several messages before this goroutine has to
+// park and be woken for each.
+const yieldsWhenFull = 2
+
+// trySend puts v in C if there is room, or after yielding to the consumer,
+// and reports whether it did.
 func (rc *Receiver[T]) trySend(v T) bool {
-	for range 3 {
+	for i := 0; ; i++ {
 		select {
 		case rc.c <- v:
 			return true
 		default:
 		}
+		if i == yieldsWhenFull {
+			return false
+		}
 		runtime.Gosched()
 	}
-	return false
 }
 
 // Err returns why C was closed: [io.EOF] at the end of the stream, the error

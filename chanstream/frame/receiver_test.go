@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,5 +273,51 @@ func TestReceiverAndSend_TypedValuesOverUnixSockets(t *testing.T) {
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// countingCtx is a parent context that counts the children registered on it
+// and not yet released: context.WithCancel registers through AfterFunc on a
+// parent that has one, and releases when the child is cancelled. It is
+// never done.
+type countingCtx struct {
+	done chan struct{}
+	live atomic.Int64
+}
+
+func (c *countingCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *countingCtx) Done() <-chan struct{}       { return c.done }
+func (c *countingCtx) Err() error                  { return nil }
+func (c *countingCtx) Value(any) any               { return nil }
+
+func (c *countingCtx) AfterFunc(func()) func() bool {
+	c.live.Add(1)
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() { c.live.Add(-1); stopped = true })
+		return stopped
+	}
+}
+
+// A Receiver that ended at the end of the stream leaves nothing registered
+// on the caller's ctx, without a Stop.
+func TestReceiver_EndReleasesItsContext(t *testing.T) {
+	t.Parallel()
+	a, b := streamPair(t)
+	codec := mustLen(t, 2, binary.BigEndian, 100)
+	a.Write([]byte(encodeAll(t, codec, "x", "y")))
+	a.WriteEOF()
+	parent := &countingCtx{done: make(chan struct{})}
+	rc := NewReceiver(parent, b.Reader(), codec)
+	var got []string
+	for v := range rc.C {
+		got = append(got, string(v))
+	}
+	if !equal(got, []string{"x", "y"}) || rc.Err() != io.EOF {
+		t.Fatalf("got %q, Err %v", got, rc.Err())
+	}
+	if n := parent.live.Load(); n != 0 {
+		t.Errorf("%d contexts still registered on the parent after C was closed", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -185,5 +186,81 @@ func TestWrite_QueuesAFrameWhole(t *testing.T) {
 	a.WriteEOF()
 	if got := readAllFrames(t, b, codec); !equal(got, []string{"one", "", "three"}) {
 		t.Fatalf("peer received %q", got)
+	}
+}
+
+// A frame that does not fit below the high watermark, behind data the peer
+// has not read, is queued piece by piece as the writer sends it: when ctx
+// ends that, Write and Send report ErrPartialFrame with ctx's error, and
+// Send gives back the cut message first. The watermarks are equal, so that
+// Drain returns at once with the first frame still queued, and the peer
+// never reads, so that the second frame cannot be sent whole.
+func TestWriteAndSend_CtxEndsAFrameHalfQueued(t *testing.T) {
+	t.Parallel()
+	const first, second, watermark = 3 << 20, 16 << 20, 4 << 20
+	for _, viaSend := range []bool{false, true} {
+		name := "Write"
+		if viaSend {
+			name = "Send"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a, b := streamPair(t, chanstream.WithWriteBufferLimits(watermark, watermark)) // b never reads
+			// Small socket buffers: the kernel takes in little of the frames.
+			a.Conn().(*net.TCPConn).SetWriteBuffer(64 << 10)
+			b.Conn().(*net.TCPConn).SetReadBuffer(64 << 10)
+			codec := mustLen(t, 4, binary.BigEndian, second)
+			if err := Write(testCtx(t), a.Writer(), codec, bytes.Repeat([]byte("1"), first)); err != nil {
+				t.Fatal(err)
+			}
+			firstLen := int64(4 + first)
+			msg := bytes.Repeat([]byte("2"), second)
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			type result struct {
+				unsent [][]byte
+				err    error
+			}
+			done := make(chan result, 1)
+			go func() {
+				if viaSend {
+					ch := make(chan []byte, 1)
+					ch <- msg
+					close(ch)
+					unsent, err := Send(ctx, a.Writer(), codec, ch)
+					done <- result{unsent, err}
+					return
+				}
+				done <- result{nil, Write(ctx, a.Writer(), codec, msg)}
+			}()
+			out := func() int64 {
+				st := a.Writer().Stats()
+				return st.BytesWritten + int64(st.WriteBuffered)
+			}
+			waitFor(t, "part of the second frame to be queued", func() bool { return out() > firstLen })
+			cancel()
+			res := <-done
+			if !errors.Is(res.err, ErrPartialFrame) || !errors.Is(res.err, context.Canceled) {
+				t.Fatalf("%s = %v; want ErrPartialFrame and context.Canceled", name, res.err)
+			}
+			if viaSend && (len(res.unsent) != 1 || !bytes.Equal(res.unsent[0], msg)) {
+				t.Errorf("Send gave back %d messages; want the cut one", len(res.unsent))
+			}
+			if n := out(); n <= firstLen || n >= firstLen+4+second {
+				t.Errorf("%d bytes queued or sent; want the first frame and part of the second", n)
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 20s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -38,18 +38,19 @@ func (d Direction) String() string {
 // Result counts the bytes Relay moved each way: read from one connection
 // and written to the other (or queued on it, when it is a *chanstream.Stream).
 type Result struct {
-	AToB int64
-	BToA int64
+	AToB int64 // bytes read from a and handed to b
+	BToA int64 // bytes read from b and handed to a
 }
 
 // Error is the error that ended a relay: what went wrong in one direction,
 // reading its source, writing its destination, or half-closing or closing
 // the destination.
 type Error struct {
-	Dir Direction
-	Err error
+	Dir Direction // the direction that failed
+	Err error     // what failed in it; never io.EOF
 }
 
+// Error returns "relay: ", the direction and the cause's message.
 func (e *Error) Error() string { return "relay: " + e.Dir.String() + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.

@@ -414,13 +414,71 @@ func TestRelay_CannotHalfClose(t *testing.T) {
 	if got := readAll(t, pa); got != "response" {
 		t.Errorf("peer a read %q, want %q", got, "response")
 	}
-	pa.Close() // answers the stream's close_notify, which it waits for
+	pa.Close()
 	res, err := wait()
 	if err != nil {
 		t.Errorf("Relay = %v", err)
 	}
 	if res != (relay.Result{AToB: 7, BToA: 8}) {
 		t.Errorf("Relay counted %+v", res)
+	}
+	if got := readAll(t, pb); got != "" {
+		t.Errorf("peer b read %q after the relay ended", got)
+	}
+}
+
+// TestRelay_TLS12EndsWithoutThePeersCloseNotify checks that a relay that
+// closes a TLS 1.2 stream to pass on an EOF returns once both directions are
+// done, without waiting for the peer to answer the stream's close_notify: on
+// TLS 1.2 the side that sends close_notify need not wait for the answer
+// (RFC 5246 §7.2.1), and a peer such as crypto/tls answers only when its own
+// code closes. The peer here closes only after Relay has returned. The ctx's
+// deadline, well under the default TLS shutdown timeout, is only a bound:
+// the test fails if it was what ended the relay.
+func TestRelay_TLS12EndsWithoutThePeersCloseNotify(t *testing.T) {
+	pa, a := tlsPair(t, tls.VersionTLS12)
+	b, pb := tcpPair(t)
+	defer pa.Close()
+	defer pb.Close()
+	as := chanstream.NewStream(a)
+	if as.CanWriteEOF() {
+		t.Fatal("a TLS 1.2 stream can write EOF: the test proves nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), chanstream.DefaultTLSShutdownTimeout/2)
+	defer cancel()
+	done := make(chan error, 1)
+	var res relay.Result
+	go func() {
+		var err error
+		res, err = relay.Relay(ctx, as, b)
+		done <- err
+	}()
+	pa.Write([]byte("request"))
+	buf := make([]byte, 7)
+	pb.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(pb, buf); err != nil || string(buf) != "request" {
+		t.Fatalf("peer b read %q, %v", buf, err)
+	}
+	pb.Write([]byte("response"))
+	closeWrite(t, pb)
+	// The stream's close_notify ends what peer a reads: a clean io.EOF.
+	if got := readAll(t, pa); got != "response" {
+		t.Errorf("peer a read %q, want %q", got, "response")
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = <-done
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the ctx's deadline ended the relay (Relay = %v): it waited for peer a's close_notify", err)
+	}
+	if err != nil {
+		t.Errorf("Relay = %v", err)
+	}
+	if res != (relay.Result{AToB: 7, BToA: 8}) {
+		t.Errorf("Relay counted %+v; want 7 bytes a to b, 8 b to a", res)
 	}
 	if got := readAll(t, pb); got != "" {
 		t.Errorf("peer b read %q after the relay ended", got)
