@@ -96,18 +96,25 @@ func (rc *Receiver[T]) run(ctx context.Context, r *chanstream.Reader, dec Decode
 
 // trySend puts v in C if there is room, or makes room: with C full, the
 // consumer is the slower side, and yielding lets it take several messages
-// before this goroutine has to park and be woken for each.
+// before this goroutine has to park and be woken for each. It yields up to
+// yieldsWhenFull times.
 func (rc *Receiver[T]) trySend(v T) bool {
-	for range 3 {
+	for i := 0; ; i++ {
 		select {
 		case rc.c <- v:
 			return true
 		default:
 		}
+		if i == yieldsWhenFull {
+			return false
+		}
 		runtime.Gosched()
 	}
-	return false
 }
+
+// yieldsWhenFull is how many times the Receiver yields to the consumer when
+// it finds C full, before it waits in a select; as chanstream's LineChan.
+const yieldsWhenFull = 2
 
 // Err returns why C was closed: [io.EOF] at the end of the stream, the error
 // Decode returned, the ctx's error, or nil when Stop closed it. It returns
