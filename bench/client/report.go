@@ -54,7 +54,7 @@ var channelServers = []string{ours, "rawgo", "rawgo-fresh"}
 
 // runs reports whether server s runs workload w.
 func runs(s, w string) bool {
-	if w == "channel" || w == "fanin" || w == "chat" {
+	if w == "channel" || w == "fanin" || w == "chat" || w == "framechan" {
 		return slices.Contains(channelServers, s)
 	}
 	return s != zeroCopy || slices.Contains(zeroCopyWorkloads, w)
@@ -391,6 +391,8 @@ func summary(r runResult) string {
 		s = fmt.Sprintf("%8.2f M lines/s", m["mlines_s"])
 	case "frames":
 		s = fmt.Sprintf("%8.0f k frames/s", m["kframes_s"])
+	case "framechan":
+		s = fmt.Sprintf("%8.0f k frames/s, server CPU %.2f µs/frame", m["kframes_s"], m["cpu_us_frame"])
 	case "echo":
 		s = fmt.Sprintf("%8.0f round trips/s, p50 %.0f µs, p99 %.0f µs", m["rt_s"], m["p50_us"], m["p99_us"])
 	case "idle":

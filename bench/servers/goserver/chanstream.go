@@ -101,6 +101,11 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 		if n, err = chanstreamChannel(ctx, s); err != nil {
 			return
 		}
+	case kindFrameChan:
+		var err error
+		if n, err = chanstreamFrameChan(ctx, s); err != nil {
+			return
+		}
 	case kindMerge:
 		var ok bool
 		if n, ok = chanstreamMerge(ctx, s); !ok {

@@ -69,6 +69,8 @@ func serveRawConn(conn net.Conn, fresh bool) {
 		n, err = rawFrames(br, fresh)
 	case kindChan:
 		n, err = rawChannel(br)
+	case kindFrameChan:
+		n, err = rawFrameChan(br)
 	case kindMerge:
 		var ok bool
 		if n, ok = rawMerge(br); !ok {
