@@ -83,6 +83,7 @@ func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
 	hooks.WakeStream = func(stream any) { stream.(*Stream).wake() }
 	hooks.WatchCtx = func(stream any, ctx context.Context) { stream.(*Stream).watchCtx(ctx) }
+	hooks.TakeBufferedLine = func(reader any) []byte { return reader.(*Reader).takeBufferedLine() }
 }
 
 // NewReader returns a standalone [Reader] fed by hand with Feed, FeedEOF and
@@ -402,6 +403,18 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	}
 	defer r.end()
 	return r.readLine(ctx)
+}
+
+// takeBufferedLine is ReadLine's fast path alone: the next line if it is
+// whole in the first buffered chunk, else nil, with nothing consumed and no
+// wait (see hooks.TakeBufferedLine).
+func (r *Reader) takeBufferedLine() []byte {
+	if !r.enter(context.Background()) {
+		return nil
+	}
+	line := r.takeLine(r.limit)
+	r.end()
+	return line
 }
 
 // readLine is ReadLine with the gate held.

@@ -43,3 +43,9 @@ var Detach func(stream any, ctx context.Context) (conn net.Conn, unread []byte, 
 // its ExtraInfo answers. If the stream was closed meanwhile, conn is closed
 // and the error is chanstream.ErrClosed.
 var Attach func(stream any, conn net.Conn, extra map[string]any) error
+
+// TakeBufferedLine returns the next line of reader (a *chanstream.Reader),
+// "\n" included, if the whole line is buffered, within the reader's limit,
+// and no read call is under way; otherwise it returns nil, having consumed
+// nothing. It never waits. The line belongs to the caller, as ReadLine's.
+var TakeBufferedLine func(reader any) []byte
