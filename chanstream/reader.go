@@ -83,7 +83,9 @@ func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
 	hooks.WakeStream = func(stream any) { stream.(*Stream).wake() }
 	hooks.WatchCtx = func(stream any, ctx context.Context) { stream.(*Stream).watchCtx(ctx) }
-	hooks.TakeBufferedLine = func(reader any) []byte { return reader.(*Reader).takeBufferedLine() }
+	hooks.TakeBufferedLines = func(reader any, lines [][]byte, max int) [][]byte {
+		return reader.(*Reader).takeBufferedLines(lines, max)
+	}
 }
 
 // NewReader returns a standalone [Reader] fed by hand with Feed, FeedEOF and
@@ -405,16 +407,23 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	return r.readLine(ctx)
 }
 
-// takeBufferedLine is ReadLine's fast path alone: the next line if it is
-// whole in the first buffered chunk, else nil, with nothing consumed and no
-// wait (see hooks.TakeBufferedLine).
-func (r *Reader) takeBufferedLine() []byte {
-	if !r.enter(context.Background()) {
-		return nil
+// takeBufferedLines is ReadLine's fast path alone, repeated under one
+// hold of the gate: it appends the lines that are whole in the first
+// buffered chunk, up to max in all, with no wait (see
+// hooks.TakeBufferedLines).
+func (r *Reader) takeBufferedLines(lines [][]byte, max int) [][]byte {
+	if len(lines) >= max || !r.enter(context.Background()) {
+		return lines
 	}
-	line := r.takeLine(r.limit)
+	for len(lines) < max {
+		line := r.takeLine(r.limit)
+		if line == nil {
+			break
+		}
+		lines = append(lines, line)
+	}
 	r.end()
-	return line
+	return lines
 }
 
 // readLine is ReadLine with the gate held.

@@ -67,21 +67,14 @@ func ReadLines(ctx context.Context, r *chanstream.Reader) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	next := hooks.TakeBufferedLine(r)
-	if next == nil {
+	buffered := r.Buffered()
+	if buffered == 0 {
 		return [][]byte{line}, nil
 	}
 	// Room for what is buffered, if its lines are as long as this one.
-	batch := make([][]byte, 2, min(MaxBatch, 2+r.Buffered()/len(line)))
-	batch[0], batch[1] = line, next
-	for len(batch) < MaxBatch {
-		next := hooks.TakeBufferedLine(r)
-		if next == nil {
-			break
-		}
-		batch = append(batch, next)
-	}
-	return batch, nil
+	batch := make([][]byte, 1, min(MaxBatch, 2+buffered/len(line)))
+	batch[0] = line
+	return hooks.TakeBufferedLines(r, batch, MaxBatch), nil
 }
 
 // ReadChunk is a [ReadFunc] reading the data as it arrives, in pieces of at

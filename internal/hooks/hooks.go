@@ -44,8 +44,9 @@ var Detach func(stream any, ctx context.Context) (conn net.Conn, unread []byte, 
 // and the error is chanstream.ErrClosed.
 var Attach func(stream any, conn net.Conn, extra map[string]any) error
 
-// TakeBufferedLine returns the next line of reader (a *chanstream.Reader),
-// "\n" included, if the whole line is buffered, within the reader's limit,
-// and no read call is under way; otherwise it returns nil, having consumed
-// nothing. It never waits. The line belongs to the caller, as ReadLine's.
-var TakeBufferedLine func(reader any) []byte
+// TakeBufferedLines appends to lines the next lines of reader (a
+// *chanstream.Reader), "\n" included, while the next line is whole in the
+// buffer and within the reader's limit, until lines holds max; it returns
+// lines unchanged if a read call is under way. It never waits, and consumes
+// only the lines it appends, which belong to the caller, as ReadLine's.
+var TakeBufferedLines func(reader any, lines [][]byte, max int) [][]byte
