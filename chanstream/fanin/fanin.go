@@ -52,7 +52,9 @@ const MaxBatch = 64
 // ReadLines is a [ReadFunc] reading lines in batches: one line as
 // [ReadLine] reads it (waiting for it if need be), then, without waiting,
 // every further line already whole in the stream's buffer, up to [MaxBatch]
-// lines in all, in order. A batch is never empty. At the end of the stream
+// lines in all, in order (a batch may end early where one buffered chunk of
+// the stream ends and the next begins). A batch is never empty; its lines
+// belong to the caller, as ReadLine's. At the end of the stream
 // it returns the last, unterminated line in a batch of its own, then nil and
 // [io.EOF]; a line over the reader's limit ends the stream's loop with a
 // [*chanstream.LimitOverrunError] once the lines before it were returned.
@@ -138,7 +140,9 @@ func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
 }
 
-// Lines returns a [Fanin] of lines: New([ReadLine], buffer).
+// Lines returns a [Fanin] of lines: New([ReadLine], buffer). With many busy
+// streams, [LineBatches] costs the consumer and the streams' loops less per
+// line.
 func Lines[K comparable](buffer int) *Fanin[K, []byte] { return New[K](ReadLine, buffer) }
 
 // LineBatches returns a [Fanin] of lines in batches: New([ReadLines],
