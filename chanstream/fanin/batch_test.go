@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,58 @@ func TestLineBatches_RemoveLosesNothing(t *testing.T) {
 	if got.String() != all {
 		t.Errorf("delivered + undelivered + the rest differ from what was sent")
 	}
+}
+
+// TestReadLines_SameAsReadLine reads the same data, with lines over the
+// limit and an unterminated last line, with ReadLines and with ReadLine:
+// the lines and the errors come in the same order.
+func TestReadLines_SameAsReadLine(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 50 {
+		var data strings.Builder
+		for range rng.IntN(300) {
+			data.WriteString(strings.Repeat("x", rng.IntN(24)))
+			data.WriteString("\n")
+		}
+		data.WriteString(strings.Repeat("y", rng.IntN(3)))
+		const limit = 16
+		want := readAll(t, fed(t, data.String(), chanstream.WithLimit(limit)), func(r *chanstream.Reader) ([][]byte, error) {
+			line, err := r.ReadLine(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return [][]byte{line}, nil
+		})
+		got := readAll(t, fed(t, data.String(), chanstream.WithLimit(limit)), func(r *chanstream.Reader) ([][]byte, error) {
+			return fanin.ReadLines(ctx, r)
+		})
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("round %d: ReadLines gave\n%q\nReadLine gave\n%q", round, got, want)
+		}
+	}
+}
+
+// readAll reads r with read until io.EOF, and returns each line and each
+// error, in order.
+func readAll(t *testing.T, r *chanstream.Reader, read func(*chanstream.Reader) ([][]byte, error)) []string {
+	t.Helper()
+	var events []string
+	for range 10_000 {
+		batch, err := read(r)
+		for _, line := range batch {
+			events = append(events, string(line))
+		}
+		if err == io.EOF {
+			return events
+		}
+		if err != nil {
+			if !errors.Is(err, chanstream.ErrLimitOverrun) {
+				t.Fatal(err)
+			}
+			events = append(events, "error: "+err.Error())
+		}
+	}
+	t.Fatal("no EOF")
+	return nil
 }
