@@ -54,9 +54,9 @@ const MaxBatch = 64
 // every further line already whole in the stream's buffer, up to [MaxBatch]
 // lines in all, in order (a batch may end early where one buffered chunk of
 // the stream ends and the next begins). A batch is never empty; its lines
-// belong to the caller, as ReadLine's. At the end of the stream
-// it returns the last, unterminated line in a batch of its own, then nil and
-// [io.EOF]; a line over the reader's limit ends the stream's loop with a
+// belong to the caller, as ReadLine's. At the end of the stream it returns
+// the last, unterminated line in a batch of its own, then nil and [io.EOF];
+// a line over the reader's limit ends the stream's loop with a
 // [*chanstream.LimitOverrunError] once the lines before it were returned.
 // It is cancel-safe: only its first read waits, and when ctx is done it
 // consumes nothing.
