@@ -83,6 +83,9 @@ func init() {
 	hooks.SetWaitHook = func(reader any, f func()) { reader.(*Reader).waitHook = f }
 	hooks.WakeStream = func(stream any) { stream.(*Stream).wake() }
 	hooks.WatchCtx = func(stream any, ctx context.Context) { stream.(*Stream).watchCtx(ctx) }
+	hooks.TakeBufferedLines = func(reader any, lines [][]byte, max int) [][]byte {
+		return reader.(*Reader).takeBufferedLines(lines, max)
+	}
 }
 
 // NewReader returns a standalone [Reader] fed by hand with Feed, FeedEOF and
@@ -405,6 +408,25 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	}
 	defer r.end()
 	return r.readLine(ctx)
+}
+
+// takeBufferedLines is ReadLine's fast path alone, repeated under one
+// hold of the gate: it appends the lines that are whole in the first
+// buffered chunk, up to max in all, with no wait (see
+// hooks.TakeBufferedLines).
+func (r *Reader) takeBufferedLines(lines [][]byte, max int) [][]byte {
+	if len(lines) >= max || !r.enter(context.Background()) {
+		return lines
+	}
+	for len(lines) < max {
+		line := r.takeLine(r.limit)
+		if line == nil {
+			break
+		}
+		lines = append(lines, line)
+	}
+	r.end()
+	return lines
 }
 
 // readLine is ReadLine with the gate held.

@@ -89,6 +89,41 @@ func BenchmarkFanin64(b *testing.B) {
 	}
 }
 
+// BenchmarkFaninBatches64 is BenchmarkFanin64 with the lines in batches
+// (LineBatches): an op is still one line, received within a batch.
+func BenchmarkFaninBatches64(b *testing.B) {
+	conns := benchPeers(b)
+	f := fanin.LineBatches[int](fanin.DefaultBuffer)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	streams := make([]*chanstream.Stream, len(conns))
+	for i, c := range conns {
+		streams[i] = chanstream.NewStream(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Serve(ctx, i, streams[i].Reader())
+		}()
+	}
+	b.SetBytes(int64(len(benchLine)))
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		m := <-f.C
+		if m.Err != nil {
+			b.Fatal(m.Err)
+		}
+		n += len(m.Value)
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	f.Stop()
+	for _, s := range streams {
+		s.Abort()
+		s.WaitClosed(context.Background())
+	}
+}
+
 // BenchmarkHandWritten64 is the same merge written by hand: a goroutine per
 // connection reading lines with bufio and sending copies of them on one
 // shared channel, of one slot per connection.

@@ -38,3 +38,27 @@ func Example() {
 	// alice: ["hi\n" "bye\n"]
 	// bob: ["hello\n"]
 }
+
+// A fan-in of lines in batches: each value holds the lines of one reader
+// that had arrived when it was read, so that the consumer wakes once per
+// batch rather than once per line.
+func ExampleLineBatches() {
+	ctx := context.Background()
+	r := chanstream.NewReader()
+	r.Feed(ctx, []byte("one\ntwo\nthree\n"))
+	r.FeedEOF()
+
+	f := fanin.LineBatches[string](fanin.DefaultBuffer)
+	defer f.Stop()
+	f.Add("r", r)
+	for m := range f.C {
+		if m.Err != nil {
+			fmt.Println(m.Key, m.Err)
+			break
+		}
+		fmt.Printf("%s: %q\n", m.Key, m.Value)
+	}
+	// Output:
+	// r: ["one\n" "two\n" "three\n"]
+	// r EOF
+}

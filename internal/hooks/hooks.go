@@ -43,3 +43,10 @@ var Detach func(stream any, ctx context.Context) (conn net.Conn, unread []byte, 
 // its ExtraInfo answers. If the stream was closed meanwhile, conn is closed
 // and the error is chanstream.ErrClosed.
 var Attach func(stream any, conn net.Conn, extra map[string]any) error
+
+// TakeBufferedLines appends to lines the next lines of reader (a
+// *chanstream.Reader), "\n" included, while the next line is whole in the
+// buffer and within the reader's limit, until lines holds max; it returns
+// lines unchanged if a read call is under way. It never waits, and consumes
+// only the lines it appends, which belong to the caller, as ReadLine's.
+var TakeBufferedLines func(reader any, lines [][]byte, max int) [][]byte

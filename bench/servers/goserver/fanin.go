@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/chanstream/chanstream/chanstream"
@@ -40,9 +41,11 @@ func (c *mergeConn) count(line []byte, err error) {
 	}
 }
 
-// chanstreamMerger is the server's fan-in and its consumer, started by the
-// first connection that needs them: each handler serves its stream into the
-// Fanin (no goroutine of its own), one goroutine receives from C.
+// chanstreamMerger is the server's fan-in of lines and its consumer, started
+// by the first connection that needs them: each handler serves its stream
+// into the Fanin (no goroutine of its own), one goroutine receives from C,
+// one line at a time. The server uses it when FANIN_LINES is set in its
+// environment; by default it merges batches (chanstreamBatchMerger).
 var chanstreamMerger = sync.OnceValue(func() *fanin.Fanin[*mergeConn, []byte] {
 	f := fanin.Lines[*mergeConn](fanin.DefaultBuffer)
 	go func() {
@@ -53,10 +56,38 @@ var chanstreamMerger = sync.OnceValue(func() *fanin.Fanin[*mergeConn, []byte] {
 	return f
 })
 
+// chanstreamBatchMerger is chanstreamMerger with the lines in batches
+// (fanin.LineBatches): the consumer receives once per batch of the lines of
+// one connection that had arrived, and counts each line.
+var chanstreamBatchMerger = sync.OnceValue(func() *fanin.Fanin[*mergeConn, [][]byte] {
+	f := fanin.LineBatches[*mergeConn](fanin.DefaultBuffer)
+	go func() {
+		for m := range f.C {
+			for _, line := range m.Value {
+				m.Key.count(line, nil)
+			}
+			if m.Err != nil {
+				m.Key.count(nil, m.Err)
+			}
+		}
+	}()
+	return f
+})
+
+// faninLines makes chanstream's fan-in handler merge single lines rather
+// than batches.
+var faninLines = os.Getenv("FANIN_LINES") != ""
+
 // chanstreamMerge serves one fan-in connection and returns its count.
 func chanstreamMerge(ctx context.Context, s *chanstream.Stream) (int64, bool) {
 	c := newMergeConn()
-	if _, err := chanstreamMerger().Serve(ctx, c, s.Reader()); err != nil {
+	var err error
+	if faninLines {
+		_, err = chanstreamMerger().Serve(ctx, c, s.Reader())
+	} else {
+		_, err = chanstreamBatchMerger().Serve(ctx, c, s.Reader())
+	}
+	if err != nil {
 		return 0, false
 	}
 	select {
