@@ -54,7 +54,7 @@ var channelServers = []string{ours, "rawgo", "rawgo-fresh"}
 
 // runs reports whether server s runs workload w.
 func runs(s, w string) bool {
-	if w == "channel" || w == "fanin" || w == "chat" || w == "framechan" {
+	if w == "channel" || w == "fanin" || w == "fanin-lines" || w == "chat" || w == "framechan" {
 		return slices.Contains(channelServers, s)
 	}
 	return s != zeroCopy || slices.Contains(zeroCopyWorkloads, w)

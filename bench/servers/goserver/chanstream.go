@@ -106,9 +106,9 @@ func chanstreamHandler(ctx context.Context, s *chanstream.Stream) {
 		if n, err = chanstreamFrameChan(ctx, s); err != nil {
 			return
 		}
-	case kindMerge:
+	case kindMerge, kindMergeLines:
 		var ok bool
-		if n, ok = chanstreamMerge(ctx, s); !ok {
+		if n, ok = chanstreamMerge(ctx, s, kind[0] == kindMergeLines); !ok {
 			return
 		}
 	case kindChat:

@@ -15,6 +15,10 @@ import (
 // other such connection's into one consumer; reply: the number of lines.
 const kindMerge = 'M'
 
+// kindMergeLines is kindMerge with chanstream's fan-in delivering one line
+// per value (fanin.Lines) rather than batches (fanin.LineBatches).
+const kindMergeLines = 'N'
+
 // The fan-in workload (kind 'M'): every connection's lines are merged into
 // one consumer for the whole server, which counts them per connection; at a
 // connection's EOF the consumer hands its count back to the connection's
@@ -44,8 +48,8 @@ func (c *mergeConn) count(line []byte, err error) {
 // chanstreamMerger is the server's fan-in of lines and its consumer, started
 // by the first connection that needs them: each handler serves its stream
 // into the Fanin (no goroutine of its own), one goroutine receives from C,
-// one line at a time. The server uses it when FANIN_LINES is set in its
-// environment; by default it merges batches (chanstreamBatchMerger).
+// one line at a time, for kindMergeLines connections (or every fan-in
+// connection when FANIN_LINES is set in the server's environment).
 var chanstreamMerger = sync.OnceValue(func() *fanin.Fanin[*mergeConn, []byte] {
 	f := fanin.Lines[*mergeConn](fanin.DefaultBuffer)
 	go func() {
@@ -78,11 +82,12 @@ var chanstreamBatchMerger = sync.OnceValue(func() *fanin.Fanin[*mergeConn, [][]b
 // than batches.
 var faninLines = os.Getenv("FANIN_LINES") != ""
 
-// chanstreamMerge serves one fan-in connection and returns its count.
-func chanstreamMerge(ctx context.Context, s *chanstream.Stream) (int64, bool) {
+// chanstreamMerge serves one fan-in connection, into the fan-in of single
+// lines if lines is set (else of batches), and returns its count.
+func chanstreamMerge(ctx context.Context, s *chanstream.Stream, lines bool) (int64, bool) {
 	c := newMergeConn()
 	var err error
-	if faninLines {
+	if lines || faninLines {
 		_, err = chanstreamMerger().Serve(ctx, c, s.Reader())
 	} else {
 		_, err = chanstreamBatchMerger().Serve(ctx, c, s.Reader())

@@ -71,7 +71,7 @@ func serveRawConn(conn net.Conn, fresh bool) {
 		n, err = rawChannel(br)
 	case kindFrameChan:
 		n, err = rawFrameChan(br)
-	case kindMerge:
+	case kindMerge, kindMergeLines:
 		var ok bool
 		if n, ok = rawMerge(br); !ok {
 			return
