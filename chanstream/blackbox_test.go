@@ -1,0 +1,416 @@
+package chanstream_test
+
+// Black-box tests of the Receiver (LineChan, ChunkChan) and of bad input,
+// written from the package's doc comments alone.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chanstream/chanstream/chanstream"
+	"github.com/chanstream/chanstream/chanstream/streamtest"
+)
+
+// bbCtx bounds a test's waits.
+func bbCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// bbWaitFor polls cond until it holds, failing the test after a generous bound.
+func bbWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func bbLines(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("line %d\n", i)
+	}
+	return out
+}
+
+// bbFedReader returns a standalone reader fed with lines, without EOF.
+func bbFedReader(t *testing.T, ctx context.Context, lines []string) *chanstream.Reader {
+	t.Helper()
+	r := chanstream.NewReader()
+	if err := r.Feed(ctx, []byte(strings.Join(lines, ""))); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// bbReadLines reads n lines from r and checks them against want.
+func bbReadLines(t *testing.T, ctx context.Context, r *chanstream.Reader, want []string) {
+	t.Helper()
+	for _, w := range want {
+		got, err := r.ReadLine(ctx)
+		if err != nil || string(got) != w {
+			t.Fatalf("ReadLine = %q, %v; want %q", got, err, w)
+		}
+	}
+}
+
+func TestBlackbox_LineChanStopGivesBackC(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(100)
+	r := bbFedReader(t, ctx, lines)
+	rc := r.LineChan(ctx)
+	for i := range 3 {
+		got := <-rc.C
+		if string(got) != lines[i] {
+			t.Fatalf("C gave %q, want %q", got, lines[i])
+		}
+	}
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	if cap(rc.C) == 0 {
+		t.Fatal("C is not buffered")
+	}
+	rc.Stop()
+	if _, ok := <-rc.C; ok {
+		t.Fatal("C gave a value after Stop")
+	}
+	if err := rc.Err(); err != nil {
+		t.Fatalf("Err after Stop = %v, want nil", err)
+	}
+	if got, want := r.Buffered(), len(strings.Join(lines[3:], "")); got != want {
+		t.Fatalf("Buffered after Stop = %d, want %d", got, want)
+	}
+	bbReadLines(t, ctx, r, lines[3:])
+	rc.Stop() // a second Stop does nothing
+	r.FeedEOF()
+	if got, err := r.ReadLine(ctx); len(got) != 0 || err != io.EOF {
+		t.Fatalf("ReadLine at the end = %q, %v", got, err)
+	}
+}
+
+// Values in C not yet received count as buffered, not read.
+func TestBlackbox_LineChanCHeldCountsAsBuffered(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(40)
+	r := bbFedReader(t, ctx, lines)
+	total := len(strings.Join(lines, ""))
+	rc := r.LineChan(ctx)
+	defer rc.Stop()
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	if got := r.Buffered(); got != total {
+		t.Fatalf("Buffered with C full = %d, want %d", got, total)
+	}
+	<-rc.C
+	// The count may lag behind a send under way (never low): wait for it.
+	want := total - len(lines[0])
+	bbWaitFor(t, "Buffered to drop by the line received", func() bool { return r.Buffered() == want })
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	if got := r.Buffered(); got != want {
+		t.Fatalf("Buffered after one receive, with C full again = %d, want %d", got, want)
+	}
+}
+
+func TestBlackbox_LineChanCtxDoneLeavesCThenStop(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(60)
+	r := bbFedReader(t, ctx, lines)
+	rctx, cancel := context.WithCancel(ctx)
+	rc := r.LineChan(rctx)
+	if got := <-rc.C; string(got) != lines[0] {
+		t.Fatalf("C gave %q", got)
+	}
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	held := len(rc.C)
+	cancel()
+	// C is closed with what it holds still in it: the consumer receives them.
+	next := 1
+	for range 2 {
+		got, ok := <-rc.C
+		if !ok {
+			t.Fatalf("C closed after %d values, though it held %d", next-1, held)
+		}
+		if string(got) != lines[next] {
+			t.Fatalf("C gave %q, want %q", got, lines[next])
+		}
+		next++
+	}
+	// Wait until C is closed (the Receiver saw ctx done), without receiving.
+	bbWaitFor(t, "Err", func() bool { return rc.Err() != nil })
+	if err := rc.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err = %v, want context.Canceled", err)
+	}
+	rc.Stop()
+	if _, ok := <-rc.C; ok {
+		t.Fatal("C not empty after Stop")
+	}
+	bbReadLines(t, ctx, r, lines[next:])
+}
+
+// After a done ctx, a new Receiver on the same reader gives back what the old C
+// held, in order, without a Stop.
+func TestBlackbox_LineChanCtxDoneThenNewReceiver(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(50)
+	r := bbFedReader(t, ctx, lines)
+	r.FeedEOF()
+	rctx, cancel := context.WithCancel(ctx)
+	rc := r.LineChan(rctx)
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	cancel()
+	bbWaitFor(t, "Err", func() bool { return rc.Err() != nil })
+	rc2 := r.LineChan(ctx)
+	var got []string
+	for v := range rc2.C {
+		got = append(got, string(v))
+	}
+	if err := rc2.Err(); err != io.EOF {
+		t.Fatalf("second Receiver's Err = %v, want io.EOF", err)
+	}
+	rc2.Stop()
+	rc.Stop()
+	if strings.Join(got, "") != strings.Join(lines, "") {
+		t.Fatalf("second Receiver gave %d lines, want %d in order:\n%q", len(got), len(lines), got)
+	}
+	if got, err := r.ReadLine(ctx); len(got) != 0 || err != io.EOF {
+		t.Fatalf("ReadLine at the end = %q, %v", got, err)
+	}
+}
+
+func TestBlackbox_ChunkChanStopGivesBack(t *testing.T) {
+	ctx := bbCtx(t)
+	r := chanstream.NewReader()
+	var all bytes.Buffer
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for i := range 10 {
+			p := bytes.Repeat([]byte{byte('a' + i)}, 40<<10)
+			all.Write(p)
+			if err := r.Feed(ctx, p); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	rc := r.ChunkChan(ctx)
+	var got bytes.Buffer
+	first := <-rc.C
+	got.Write(first)
+	bbWaitFor(t, "C to fill", func() bool { return len(rc.C) == cap(rc.C) })
+	rc.Stop()
+	<-fed
+	r.FeedEOF()
+	rest, err := r.ReadChunk(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Write(rest)
+	if !bytes.Equal(got.Bytes(), all.Bytes()) {
+		t.Fatalf("got %d bytes, want %d, in order", got.Len(), all.Len())
+	}
+}
+
+// Over a real TCP stream: a Receiver stopped halfway leaves the rest in order,
+// and a Receiver on the stream sees the peer's EOF.
+func TestBlackbox_LineChanOverTCP(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	defer streamtest.CloseStreams(t, s)
+	lines := bbLines(500)
+	go func() {
+		peer.Write([]byte(strings.Join(lines, "")))
+		peer.CloseWrite()
+	}()
+	rc := s.LineChan(ctx)
+	var got []string
+	for len(got) < 123 {
+		v, ok := <-rc.C
+		if !ok {
+			t.Fatalf("C closed: %v", rc.Err())
+		}
+		got = append(got, string(v))
+	}
+	rc.Stop()
+	for {
+		v, err := s.ReadLine(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(v))
+		if len(got) == 300 {
+			break
+		}
+	}
+	rc = s.LineChan(ctx)
+	for v := range rc.C {
+		got = append(got, string(v))
+	}
+	if err := rc.Err(); err != io.EOF {
+		t.Fatalf("Err = %v, want io.EOF", err)
+	}
+	rc.Stop()
+	if strings.Join(got, "") != strings.Join(lines, "") {
+		t.Fatalf("got %d lines, want %d in order", len(got), len(lines))
+	}
+	if !s.AtEOF() {
+		t.Fatal("AtEOF false after every line was received")
+	}
+}
+
+// LineChan stops at a line over the limit; the lines before it are in C.
+func TestBlackbox_LineChanLimit(t *testing.T) {
+	ctx := bbCtx(t)
+	r := chanstream.NewReader(chanstream.WithLimit(16))
+	r.Feed(ctx, []byte("a\nb\n"+strings.Repeat("x", 40)+"\nc\n"))
+	r.FeedEOF()
+	rc := r.LineChan(ctx)
+	var got []string
+	for v := range rc.C {
+		got = append(got, string(v))
+	}
+	rc.Stop()
+	if strings.Join(got, "|") != "a\n|b\n" {
+		t.Fatalf("C gave %q", got)
+	}
+	if !errors.Is(rc.Err(), chanstream.ErrLimitOverrun) {
+		t.Fatalf("Err = %v, want ErrLimitOverrun", rc.Err())
+	}
+}
+
+// A Receiver's C is closed with the stream's error after the data before it.
+func TestBlackbox_ChunkChanFeedError(t *testing.T) {
+	ctx := bbCtx(t)
+	r := chanstream.NewReader()
+	boom := errors.New("boom")
+	r.Feed(ctx, []byte("hello"))
+	r.FeedError(boom)
+	rc := r.ChunkChan(ctx)
+	var got []byte
+	for v := range rc.C {
+		got = append(got, v...)
+	}
+	rc.Stop()
+	if string(got) != "hello" || rc.Err() != boom {
+		t.Fatalf("got %q, Err %v; want hello, boom", got, rc.Err())
+	}
+}
+
+func TestBlackbox_BadInput(t *testing.T) {
+	ctx := bbCtx(t)
+	for _, opt := range []chanstream.Option{
+		chanstream.WithLimit(0),
+		chanstream.WithLimit(-1),
+		chanstream.WithWriteBufferLimits(10, 20),
+		chanstream.WithWriteBufferLimits(-1, -2),
+		chanstream.WithWriteBufferLimits(10, -1),
+	} {
+		err := chanstream.CheckOptions(opt)
+		if err == nil || !strings.HasPrefix(err.Error(), "chanstream: ") {
+			t.Errorf("CheckOptions(%v) = %v, want a chanstream error", opt, err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewReader(%v) did not panic", opt)
+				}
+			}()
+			chanstream.NewReader(opt)
+		}()
+	}
+	if err := chanstream.CheckOptions(chanstream.WithWriteBufferLimits(0, 0)); err != nil {
+		t.Errorf("WithWriteBufferLimits(0, 0): %v", err)
+	}
+
+	r := chanstream.NewReader()
+	r.Feed(ctx, []byte("abc\n"))
+	if _, err := r.ReadExactly(ctx, -1); !errors.Is(err, chanstream.ErrNegativeCount) {
+		t.Errorf("ReadExactly(-1) = %v", err)
+	}
+	if _, err := r.Discard(ctx, -1); !errors.Is(err, chanstream.ErrNegativeCount) {
+		t.Errorf("Discard(-1) = %v", err)
+	}
+	if _, err := r.ReadUntil(ctx, []byte{}); !errors.Is(err, chanstream.ErrEmptySeparator) {
+		t.Errorf("ReadUntil(empty) = %v", err)
+	}
+	if _, err := r.ReadUntil(ctx, []byte("c"), nil); !errors.Is(err, chanstream.ErrEmptySeparator) {
+		t.Errorf("ReadUntil(c, nil) = %v", err)
+	}
+	if _, err := r.DiscardUntil(ctx, []byte{}); !errors.Is(err, chanstream.ErrEmptySeparator) {
+		t.Errorf("DiscardUntil(empty) = %v", err)
+	}
+	if got := r.Buffered(); got != 4 {
+		t.Errorf("bad input consumed data: Buffered = %d", got)
+	}
+	r.FeedEOF()
+	if err := r.Feed(ctx, []byte("x")); !errors.Is(err, chanstream.ErrFeedAfterEOF) {
+		t.Errorf("Feed after EOF = %v", err)
+	}
+	bbReadLines(t, ctx, r, []string{"abc\n"})
+}
+
+// TryWrite queues whole or nothing, and WriteBufferLimits reads back what
+// WithWriteBufferLimits set.
+func TestBlackbox_TryWriteWholeOrNothing(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn, chanstream.WithWriteBufferLimits(4096, 1024))
+	defer streamtest.CloseStreams(t, s)
+	if high, low := s.WriteBufferLimits(); high != 4096 || low != 1024 {
+		t.Fatalf("WriteBufferLimits = %d, %d", high, low)
+	}
+	if high, low := s.Writer().WriteBufferLimits(); high != 4096 || low != 1024 {
+		t.Fatalf("Writer().WriteBufferLimits = %d, %d", high, low)
+	}
+	msg := bytes.Repeat([]byte("m"), 1000)
+	var queued, refused int
+	for i := 0; i < 100000 && refused == 0; i++ {
+		ok, err := s.TryWrite(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			queued++
+		} else {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("TryWrite never refused though the peer does not read")
+	}
+	if b := s.Writer().Buffered(); b > 4096 {
+		t.Fatalf("TryWrite queued past the high watermark: Buffered = %d", b)
+	}
+	if ok, err := s.TryWrite(nil); !ok || err != nil {
+		t.Fatalf("TryWrite(nil) = %v, %v", ok, err)
+	}
+	// Everything queued arrives whole: a multiple of the message size.
+	go func() {
+		s.Drain(ctx)
+		s.Close()
+	}()
+	got, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != queued*len(msg) {
+		t.Fatalf("peer got %d bytes, want %d messages of %d", len(got), queued, len(msg))
+	}
+	if ok, err := s.TryWrite(nil); ok || !errors.Is(err, chanstream.ErrClosed) {
+		t.Fatalf("TryWrite(nil) after Close = %v, %v; want ErrClosed", ok, err)
+	}
+}
