@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -412,5 +413,168 @@ func TestBlackbox_TryWriteWholeOrNothing(t *testing.T) {
 	}
 	if ok, err := s.TryWrite(nil); ok || !errors.Is(err, chanstream.ErrClosed) {
 		t.Fatalf("TryWrite(nil) after Close = %v, %v; want ErrClosed", ok, err)
+	}
+}
+
+// AbortReset: the TCP peer sees ECONNRESET; over a Unix socket the stream is
+// closed all the same, with ErrResetUnsupported; a second one returns
+// ErrClosed.
+func TestBlackbox_AbortReset(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	s.Write([]byte("queued before the reset\n"))
+	if err := s.AbortReset(); err != nil {
+		t.Fatalf("AbortReset over TCP = %v", err)
+	}
+	peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err := io.Copy(io.Discard, peer)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("TCP peer read %v, want ECONNRESET", err)
+	}
+	if err := s.AbortReset(); !errors.Is(err, chanstream.ErrClosed) {
+		t.Fatalf("second AbortReset = %v, want ErrClosed", err)
+	}
+	if _, err := s.ReadLine(ctx); !errors.Is(err, chanstream.ErrClosed) {
+		t.Fatalf("ReadLine after AbortReset = %v", err)
+	}
+	if err := s.WaitClosed(ctx); err != nil {
+		t.Fatalf("WaitClosed after AbortReset = %v", err)
+	}
+
+	upeer, uconn := streamtest.SocketPair(t)
+	us := chanstream.NewStream(uconn)
+	if err := us.AbortReset(); !errors.Is(err, chanstream.ErrResetUnsupported) {
+		t.Fatalf("AbortReset over a Unix socket = %v", err)
+	}
+	upeer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if got, err := io.ReadAll(upeer); err != nil || len(got) != 0 {
+		t.Fatalf("Unix peer read %q, %v; want EOF", got, err)
+	}
+	if !us.IsClosing() {
+		t.Fatal("IsClosing false after AbortReset")
+	}
+	if err := us.WaitClosed(ctx); err != nil {
+		t.Fatalf("WaitClosed = %v", err)
+	}
+}
+
+// A Receiver made with a done ctx closes C at once with ctx.Err(), consuming
+// nothing.
+func TestBlackbox_ReceiverDoneCtx(t *testing.T) {
+	ctx := bbCtx(t)
+	r := chanstream.NewReader()
+	r.Feed(ctx, []byte("a\nb\n"))
+	dctx, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, rc := range []*chanstream.Receiver{r.LineChan(dctx), r.ChunkChan(dctx)} {
+		for v := range rc.C {
+			t.Errorf("C gave %q with a done ctx", v)
+		}
+		if !errors.Is(rc.Err(), context.Canceled) {
+			t.Errorf("Err = %v", rc.Err())
+		}
+		rc.Stop()
+	}
+	bbReadLines(t, ctx, r, []string{"a\n", "b\n"})
+}
+
+// A second Receiver made while the first runs waits for it; once the first
+// stops, the second delivers what the first gave back, in order.
+func TestBlackbox_SecondReceiverWaits(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(80)
+	r := bbFedReader(t, ctx, lines)
+	r.FeedEOF()
+	rc1 := r.LineChan(ctx)
+	got := []string{string(<-rc1.C)}
+	bbWaitFor(t, "C to fill", func() bool { return len(rc1.C) == cap(rc1.C) })
+	rc2 := r.LineChan(ctx)
+	rc1.Stop()
+	for v := range rc2.C {
+		got = append(got, string(v))
+	}
+	rc2.Stop()
+	if rc2.Err() != io.EOF {
+		t.Fatalf("Err = %v", rc2.Err())
+	}
+	if strings.Join(got, "") != strings.Join(lines, "") {
+		t.Fatalf("got %d lines, want %d in order", len(got), len(lines))
+	}
+}
+
+// Lines iterates to EOF; a break leaves the rest for the next read.
+func TestBlackbox_LinesIterator(t *testing.T) {
+	ctx := bbCtx(t)
+	r := bbFedReader(t, ctx, []string{"a\n", "b\n", "c\n", "d"})
+	r.FeedEOF()
+	var got []string
+	for line, err := range r.Lines(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(line))
+		if len(got) == 2 {
+			break
+		}
+	}
+	for line, err := range r.Lines(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(line))
+	}
+	if strings.Join(got, "|") != "a\n|b\n|c\n|d" {
+		t.Fatalf("Lines gave %q", got)
+	}
+}
+
+// A Stream closed locally while a Receiver waits: C closes with ErrClosed.
+func TestBlackbox_ReceiverStreamClosed(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	peer.Write([]byte("one\n"))
+	rc := s.LineChan(ctx)
+	if v := <-rc.C; string(v) != "one\n" {
+		t.Fatalf("C gave %q", v)
+	}
+	s.Close()
+	for v := range rc.C {
+		t.Errorf("C gave %q after Close", v)
+	}
+	if !errors.Is(rc.Err(), chanstream.ErrClosed) {
+		t.Fatalf("Err = %v, want ErrClosed", rc.Err())
+	}
+	rc.Stop()
+	if err := s.WaitClosed(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TryWrite refuses while another write waits at the watermark, and queues a
+// message of any size when nothing is queued.
+func TestBlackbox_TryWriteWhileWriteBlocked(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	peer.SetReadBuffer(4096)
+	conn.SetWriteBuffer(4096)
+	s := chanstream.NewStream(conn, chanstream.WithWriteBufferLimits(1024, 256))
+	defer streamtest.CloseStreams(t, s)
+	if ok, err := s.TryWrite(bytes.Repeat([]byte("b"), 100<<10)); !ok || err != nil {
+		t.Fatalf("TryWrite of 100 KiB with nothing queued = %v, %v", ok, err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.WriteContext(ctx, []byte("blocked\n"))
+		wrote <- err
+	}()
+	bbWaitFor(t, "the write to wait", func() bool { return s.Stats().WriteWaits > 0 })
+	if ok, err := s.TryWrite([]byte("x")); ok || err != nil {
+		t.Fatalf("TryWrite during a blocked Write = %v, %v; want false, nil", ok, err)
+	}
+	go io.Copy(io.Discard, peer)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 }
