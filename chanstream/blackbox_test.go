@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
@@ -576,5 +577,100 @@ func TestBlackbox_TryWriteWhileWriteBlocked(t *testing.T) {
 	go io.Copy(io.Discard, peer)
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Receivers stopped at many points (Stop alone, a done ctx then Stop, a done
+// ctx with values received from the closed C, a cancel racing Stop), with
+// plain reads between them, over TCP with the data arriving in pieces: the
+// bytes received, in order, are exactly what the peer sent.
+func TestBlackbox_ReceiverStopAnywhereLosesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := range 100 {
+		ctx, cancelIter := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancelIter()
+		mode := iter % 4
+		chunks := iter%3 == 0
+		peer, conn := streamtest.TCPPair(t)
+		s := chanstream.NewStream(conn)
+		var want strings.Builder
+		for i := range 400 {
+			fmt.Fprintf(&want, "it %d line %d\n", iter, i)
+		}
+		data := want.String()
+		go func() {
+			for p := data; len(p) > 0; {
+				n := min(len(p), 1+rng.IntN(700))
+				peer.Write([]byte(p[:n]))
+				p = p[n:]
+			}
+			peer.CloseWrite()
+		}()
+		var got strings.Builder
+		stops := 0
+		for {
+			rctx, cancel := context.WithCancel(ctx)
+			var rc *chanstream.Receiver
+			if chunks {
+				rc = s.ChunkChan(rctx)
+			} else {
+				rc = s.LineChan(rctx)
+			}
+			k := 1 + (iter*7+stops*13)%40
+			ended := false
+			for range k {
+				v, ok := <-rc.C
+				if !ok {
+					ended = true
+					break
+				}
+				got.WriteString(string(v))
+			}
+			switch mode {
+			case 0:
+				rc.Stop()
+			case 1:
+				cancel()
+				rc.Stop()
+			case 2:
+				cancel()
+				for range 3 {
+					v, ok := <-rc.C
+					if !ok {
+						break
+					}
+					got.WriteString(string(v))
+				}
+				rc.Stop()
+			case 3:
+				go cancel()
+				rc.Stop()
+			}
+			cancel()
+			if ended && rc.Err() == io.EOF {
+				break
+			}
+			if ended && rc.Err() != nil && rc.Err() != context.Canceled {
+				t.Fatalf("iter %d: Err %v", iter, rc.Err())
+			}
+			stops++
+			if stops%3 == 0 {
+				line, err := s.ReadLine(ctx)
+				got.Write(line)
+				if err == io.EOF {
+					break
+				}
+			}
+		}
+		if got.String() != data {
+			g := got.String()
+			i := 0
+			for i < len(g) && i < len(data) && g[i] == data[i] {
+				i++
+			}
+			t.Fatalf("iter %d mode %d chunks %v: got %d bytes, want %d; differ at %d: got %q want %q", iter, mode, chunks, len(g), len(data), i, g[i:min(len(g), i+40)], data[i:min(len(data), i+40)])
+		}
+		streamtest.CloseStreams(t, s)
+		peer.Close()
 	}
 }

@@ -607,3 +607,87 @@ func TestBlackbox_SendEncodeError(t *testing.T) {
 		t.Fatalf("peer got %q", got)
 	}
 }
+
+// A Receiver stopped while its Decode is partway through a frame (the length
+// field read, the body not all there): the decoder keeps the length field, and
+// a new Receiver with the same decoder completes the frame.
+func TestBlackbox_ReceiverStopMidFrame(t *testing.T) {
+	ctx := bbCtx(t)
+	c, _ := frame.NewLengthPrefixed(4, binary.BigEndian, 100)
+	wire, _ := c.Encode(nil, []byte("first"))
+	second, _ := c.Encode(nil, []byte("0123456789"))
+	wire = append(wire, second[:7]...) // the length field and 3 bytes of body
+	r := chanstream.NewReader()
+	r.Feed(ctx, wire)
+	rc := frame.NewReceiver(ctx, r, c)
+	if m := <-rc.C; string(m) != "first" {
+		t.Fatalf("C gave %q", m)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Buffered() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Buffered = %d, the length field never read", r.Buffered())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if left := rc.Stop(); len(left) != 0 {
+		t.Fatalf("Stop gave back %q", left)
+	}
+	if rc.Err() != nil {
+		t.Fatalf("Err after Stop = %v", rc.Err())
+	}
+	r.Feed(ctx, second[7:])
+	r.FeedEOF()
+	rc = frame.NewReceiver(ctx, r, c)
+	var got []string
+	for m := range rc.C {
+		got = append(got, string(m))
+	}
+	rc.Stop()
+	if rc.Err() != io.EOF || strings.Join(got, ",") != "0123456789" {
+		t.Fatalf("second Receiver gave %q, %v", got, rc.Err())
+	}
+}
+
+// Write of a frame longer than the room between the watermarks, ended by ctx
+// partway: an error matching both ErrPartialFrame and the ctx's error.
+func TestBlackbox_WritePartialFrame(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.PipeSize(t, 4096)
+	s := chanstream.NewStream(conn, chanstream.WithWriteBufferLimits(1024, 256))
+	defer streamtest.CloseStreams(t, s)
+	codec, _ := frame.NewLengthPrefixed(4, binary.BigEndian, 8<<20)
+	// Fill the pipe, then queue 100 bytes behind it: the queue is below the
+	// low watermark, and stays there while the peer does not read.
+	if _, err := s.Write(bytes.Repeat([]byte("p"), 4096)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for peer.Buffered() < 4096 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pipe never filled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Write(bytes.Repeat([]byte("q"), 96))
+	if b := s.Writer().Buffered(); b != 96 {
+		t.Fatalf("Buffered = %d", b)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := frame.Write(wctx, s.Writer(), codec, bytes.Repeat([]byte("g"), 1<<20))
+	if !errors.Is(err, frame.ErrPartialFrame) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write of a big frame cut by ctx = %v, want ErrPartialFrame and DeadlineExceeded", err)
+	}
+	// A done ctx queues nothing, even for a frame that would fit.
+	before := s.Writer().Buffered()
+	dctx, dcancel := context.WithCancel(ctx)
+	dcancel()
+	if err := frame.Write(dctx, s.Writer(), codec, []byte("small")); !errors.Is(err, context.Canceled) || errors.Is(err, frame.ErrPartialFrame) {
+		t.Fatalf("Write with a done ctx = %v", err)
+	}
+	if after := s.Writer().Buffered(); after > before {
+		t.Fatalf("Write with a done ctx queued: Buffered %d -> %d", before, after)
+	}
+	s.Abort()
+}
