@@ -326,3 +326,106 @@ func TestBlackbox_CloseAndBadInput(t *testing.T) {
 		t.Fatalf("peer read %q", got)
 	}
 }
+
+// Close resets a disconnection under way at once and waits for it; Remove of
+// an evicted peer does not stop its disconnection.
+func TestBlackbox_CloseDuringDisconnection(t *testing.T) {
+	b, err := broadcast.New[int](broadcast.Config{Policy: broadcast.Disconnect, DrainTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := bbNewPeer(t, true)
+	// A queue far larger than the socket buffers: it cannot drain while the
+	// peer does not read, so the first message evicts the peer.
+	if ok, err := stuck.s.TryWrite(make([]byte, 4<<20)); !ok || err != nil {
+		t.Fatalf("TryWrite = %v, %v", ok, err)
+	}
+	b.Add(1, stuck.s)
+	if n := b.Send(bbMsg(0)); n != 0 {
+		t.Fatalf("Send queued on %d peers", n)
+	}
+	if st, _ := b.Peer(1); st.Active || st.Dropped != 1 {
+		t.Fatalf("peer not evicted: %+v", st)
+	}
+	if _, err := b.Remove(1); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		b.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return: it waits for the drain timeout")
+	}
+	stuck.peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.Copy(io.Discard, stuck.peer); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("evicted peer read %v, want ECONNRESET", err)
+	}
+	if !stuck.s.IsClosing() {
+		t.Fatal("evicted stream not closed")
+	}
+}
+
+// Sends, Adds and Removes from several goroutines at once: each peer's stream
+// holds whole messages, and Stats agree with what the peers read.
+func TestBlackbox_ConcurrentUse(t *testing.T) {
+	b, _ := broadcast.New[int](broadcast.Config{})
+	var peers []bbPeer
+	for range 4 {
+		peers = append(peers, bbNewPeer(t, false))
+	}
+	for i, p := range peers[:2] {
+		b.Add(i, p.s)
+	}
+	reads := make([]chan []byte, len(peers))
+	for i, p := range peers {
+		reads[i] = make(chan []byte, 1)
+		go func() {
+			data, _ := io.ReadAll(p.peer)
+			reads[i] <- data
+		}()
+	}
+	done := make(chan struct{})
+	for g := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				b.Send(bbMsg(g*1000 + i))
+			}
+		}()
+	}
+	b.Add(2, peers[2].s)
+	b.Add(3, peers[3].s)
+	b.Remove(0)
+	for range 3 {
+		<-done
+	}
+	stats := b.Stats()
+	b.Close()
+	for i, p := range peers {
+		p.s.Close()
+		data := <-reads[i]
+		if len(data)%bbMsgLen != 0 {
+			t.Fatalf("peer %d: %d bytes, not whole messages", i, len(data))
+		}
+		// Each goroutine's messages arrive in the order it sent them.
+		last := map[int]int{}
+		for j := 0; j < len(data); j += bbMsgLen {
+			var n int
+			fmt.Sscanf(string(data[j:j+bbMsgLen]), "msg %d\n", &n)
+			if prev, ok := last[n/1000]; ok && n <= prev {
+				t.Fatalf("peer %d: message %d after %d", i, n, prev)
+			}
+			last[n/1000] = n
+		}
+		if st, ok := stats[i]; ok && st.Sent != int64(len(data)/bbMsgLen) {
+			t.Fatalf("peer %d: read %d messages, Stats say %+v", i, len(data)/bbMsgLen, st)
+		}
+	}
+	if st := stats[1]; st.Sent != 1500 || st.Dropped != 0 {
+		t.Fatalf("peer 1: %+v, want 1500 sent", st)
+	}
+}

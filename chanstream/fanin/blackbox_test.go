@@ -474,3 +474,64 @@ func TestBlackbox_BadInput(t *testing.T) {
 		t.Errorf("Serve after Stop = %v", err)
 	}
 }
+
+// With buffer 0 and nobody receiving, Remove and Stop called from the consumer
+// goroutine take back the value a loop is blocked sending.
+func TestBlackbox_RemoveAndStopWhileBlockedOnC(t *testing.T) {
+	ctx := bbCtx(t)
+	f := fanin.Lines[string](0)
+	readers := map[string]*chanstream.Reader{}
+	for _, k := range []string{"a", "b", "c"} {
+		r := chanstream.NewReader()
+		r.Feed(ctx, []byte(strings.Join(bbLines(k, 5), "")))
+		readers[k] = r
+		if err := f.Add(k, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every loop read its first line and waits to send it: Buffered drops.
+	for k, r := range readers {
+		want := len(strings.Join(bbLines(k, 5)[1:], ""))
+		bbWait(t, func() bool { return r.Buffered() == want })
+	}
+	und, err := f.Remove(ctx, "b")
+	if err != nil || len(und) != 1 || string(und[0]) != "b 0\n" {
+		t.Fatalf("Remove = %q, %v; want the first line", und, err)
+	}
+	left := f.Stop()
+	got := map[string]string{}
+	for _, m := range left {
+		if m.Err != nil {
+			t.Fatalf("Stop returned an end: %+v", m)
+		}
+		got[m.Key] += string(m.Value)
+	}
+	if got["a"] != "a 0\n" || got["c"] != "c 0\n" || got["b"] != "" {
+		t.Fatalf("Stop returned %q", got)
+	}
+	for k, r := range readers {
+		if line, err := r.ReadLine(ctx); err != nil || string(line) != k+" 1\n" {
+			t.Fatalf("%s: ReadLine after Stop = %q, %v", k, line, err)
+		}
+	}
+}
+
+// A stream closed locally while in the set ends in band with ErrClosed.
+func TestBlackbox_StreamClosedInSet(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	f := fanin.Lines[int](fanin.DefaultBuffer)
+	defer f.Stop()
+	f.Add(1, s.Reader())
+	peer.Write([]byte("hi\n"))
+	if m := bbRecv(t, ctx, f); string(m.Value) != "hi\n" || m.Err != nil {
+		t.Fatalf("Msg = %+v", m)
+	}
+	s.Close()
+	m := bbRecv(t, ctx, f)
+	if !errors.Is(m.Err, chanstream.ErrClosed) {
+		t.Fatalf("Msg after Close = %+v, want ErrClosed", m)
+	}
+	streamtest.CloseStreams(t, s)
+}
