@@ -674,3 +674,45 @@ func TestBlackbox_ReceiverStopAnywhereLosesNothing(t *testing.T) {
 		peer.Close()
 	}
 }
+
+// At the end of the stream, values left in C count as buffered: AtEOF is
+// false until the consumer received the last one. ChunkChan's pieces are at
+// most 64 KiB.
+func TestBlackbox_ReceiverAtEOFAndChunkSize(t *testing.T) {
+	ctx := bbCtx(t)
+	lines := bbLines(10)
+	r := bbFedReader(t, ctx, lines)
+	r.FeedEOF()
+	rc := r.LineChan(ctx)
+	bbWaitFor(t, "C to be closed", func() bool { return rc.Err() != nil })
+	left := len(strings.Join(lines, ""))
+	for _, line := range lines {
+		if r.AtEOF() || r.Buffered() != left || r.Stats().ReadBuffered != left {
+			t.Fatalf("with %d bytes in C: AtEOF %v, Buffered %d, Stats %+v", left, r.AtEOF(), r.Buffered(), r.Stats())
+		}
+		if v := <-rc.C; string(v) != line {
+			t.Fatalf("C gave %q, want %q", v, line)
+		}
+		left -= len(line)
+	}
+	if !r.AtEOF() || r.Buffered() != 0 {
+		t.Fatalf("C drained: AtEOF %v, Buffered %d", r.AtEOF(), r.Buffered())
+	}
+	rc.Stop()
+
+	r = chanstream.NewReader()
+	r.Feed(ctx, bytes.Repeat([]byte("z"), 1<<20))
+	r.FeedEOF()
+	rc = r.ChunkChan(ctx)
+	sum := 0
+	for v := range rc.C {
+		if len(v) == 0 || len(v) > 64<<10 {
+			t.Fatalf("ChunkChan gave a piece of %d bytes", len(v))
+		}
+		sum += len(v)
+	}
+	rc.Stop()
+	if sum != 1<<20 || rc.Err() != io.EOF || !r.AtEOF() {
+		t.Fatalf("ChunkChan gave %d bytes, Err %v, AtEOF %v", sum, rc.Err(), r.AtEOF())
+	}
+}

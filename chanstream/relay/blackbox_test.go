@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -415,5 +416,57 @@ func TestBlackbox_AsyncioPeers(t *testing.T) {
 	}
 	if res.AToB != int64(py.Sent) || res.BToA != int64(len(reply)) {
 		t.Errorf("Result = %+v, want %d and %d", res, py.Sent, len(reply))
+	}
+}
+
+// bbNoHalfClose hides the connection's CloseWrite.
+type bbNoHalfClose struct{ net.Conn }
+
+// A destination that cannot half-close is closed instead, which ends the
+// other direction as if it had reached EOF; Relay returns nil.
+func TestBlackbox_DestinationWithoutHalfClose(t *testing.T) {
+	for _, aStream := range []bool{true, false} {
+		t.Run(fmt.Sprint("a is a stream: ", aStream), func(t *testing.T) {
+			ctx := bbCtx(t)
+			peerA, a, bc, peerB := bbSides(t, aStream, false)
+			done := bbStart(ctx, a, bbNoHalfClose{bc})
+			peerA.Write([]byte("request"))
+			peerA.CloseWrite()
+			got, err := io.ReadAll(peerB)
+			if err != nil || string(got) != "request" {
+				t.Fatalf("peer b read %q, %v", got, err)
+			}
+			back, err := io.ReadAll(peerA)
+			if err != nil || len(back) != 0 {
+				t.Fatalf("peer a read %q, %v; want EOF", back, err)
+			}
+			r := bbWaitRelay(t, done)
+			if r.err != nil || r.res.AToB != 7 || r.res.BToA != 0 {
+				t.Fatalf("Relay = %+v, %v", r.res, r.err)
+			}
+		})
+	}
+}
+
+// A read deadline set on a connection ends an idle relay with an error, and
+// both peers see a reset.
+func TestBlackbox_DeadlineEndsRelay(t *testing.T) {
+	for _, aStream := range []bool{true, false} {
+		t.Run(fmt.Sprint("a is a stream: ", aStream), func(t *testing.T) {
+			ctx := bbCtx(t)
+			peerA, a, b, peerB := bbSides(t, aStream, false)
+			a.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			done := bbStart(ctx, a, b)
+			r := bbWaitRelay(t, done)
+			var re *relay.Error
+			if !errors.As(r.err, &re) || re.Dir != relay.AToB || !errors.Is(r.err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Relay = %v, want an *Error a to b matching os.ErrDeadlineExceeded", r.err)
+			}
+			for name, p := range map[string]*net.TCPConn{"a": peerA, "b": peerB} {
+				if _, err := bbReadUntilErr(p); !bbIsReset(err) {
+					t.Errorf("peer %s read %v, want ECONNRESET", name, err)
+				}
+			}
+		})
 	}
 }
