@@ -691,3 +691,28 @@ func TestBlackbox_WritePartialFrame(t *testing.T) {
 	}
 	s.Abort()
 }
+
+// NewReceiver with a nil reader or decoder panics in the caller with a clear
+// message, rather than in the Receiver's goroutine, which would end the
+// program.
+func TestBlackbox_NewReceiverNil(t *testing.T) {
+	ctx := bbCtx(t)
+	var nilCodec *frame.LengthPrefixed
+	for name, f := range map[string]func(){
+		"nil reader":  func() { frame.NewReceiver(ctx, nil, frame.NewLines()) },
+		"nil decoder": func() { frame.NewReceiver[[]byte](ctx, chanstream.NewReader(), nil) },
+		"nil pointer decoder": func() {
+			frame.NewReceiver[[]byte](ctx, chanstream.NewReader(), nilCodec)
+		},
+	} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.HasPrefix(msg, "frame: ") {
+					t.Errorf("%s: panic %q, want a frame message", name, msg)
+				}
+			}()
+			f()
+		}()
+	}
+}
