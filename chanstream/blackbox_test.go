@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -714,5 +715,23 @@ func TestBlackbox_ReceiverAtEOFAndChunkSize(t *testing.T) {
 	rc.Stop()
 	if sum != 1<<20 || rc.Err() != io.EOF || !r.AtEOF() {
 		t.Fatalf("ChunkChan gave %d bytes, Err %v, AtEOF %v", sum, rc.Err(), r.AtEOF())
+	}
+}
+
+// NewStream of a nil connection panics in the caller with a clear message,
+// rather than in a pump goroutine, which would end the program.
+func TestBlackbox_NewStreamNilConn(t *testing.T) {
+	var nilTCP *net.TCPConn
+	for name, conn := range map[string]net.Conn{"nil": nil, "nil *net.TCPConn": nilTCP} {
+		func() {
+			defer func() {
+				r := recover()
+				err, ok := r.(error)
+				if !ok || !strings.HasPrefix(err.Error(), "chanstream: ") {
+					t.Errorf("NewStream(%s) panicked with %v, want a chanstream error", name, r)
+				}
+			}()
+			chanstream.NewStream(conn)
+		}()
 	}
 }
