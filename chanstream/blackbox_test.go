@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -733,5 +734,71 @@ func TestBlackbox_NewStreamNilConn(t *testing.T) {
 			}()
 			chanstream.NewStream(conn)
 		}()
+	}
+}
+
+// A read deadline ends a Receiver that waits for data with
+// os.ErrDeadlineExceeded, after the values before it; a new Receiver, once the
+// deadline is cleared, goes on with the data that arrives later.
+func TestBlackbox_ReceiverDeadline(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	defer streamtest.CloseStreams(t, s)
+	lines := bbLines(100)
+	peer.Write([]byte(strings.Join(lines[:50], "")))
+	s.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	rc := s.LineChan(ctx)
+	var got []string
+	for v := range rc.C {
+		got = append(got, string(v))
+	}
+	if !errors.Is(rc.Err(), os.ErrDeadlineExceeded) {
+		t.Fatalf("Err = %v, want os.ErrDeadlineExceeded", rc.Err())
+	}
+	rc.Stop()
+	s.SetReadDeadline(time.Time{})
+	peer.Write([]byte(strings.Join(lines[50:], "")))
+	peer.CloseWrite()
+	rc = s.LineChan(ctx)
+	for v := range rc.C {
+		got = append(got, string(v))
+	}
+	rc.Stop()
+	if rc.Err() != io.EOF {
+		t.Fatalf("Err = %v, want io.EOF", rc.Err())
+	}
+	if strings.Join(got, "") != strings.Join(lines, "") {
+		t.Fatalf("got %d lines, want %d in order", len(got), len(lines))
+	}
+}
+
+// A reset ends a Receiver with the error after the data before it, and the
+// reads after it return the error.
+func TestBlackbox_ReceiverReset(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.TCPPair(t)
+	s := chanstream.NewStream(conn)
+	defer streamtest.CloseStreams(t, s)
+	data := strings.Join(bbLines(2000), "")
+	peer.Write([]byte(data))
+	rc := s.ChunkChan(ctx)
+	got := string(<-rc.C)
+	peer.SetLinger(0)
+	peer.Close()
+	for v := range rc.C {
+		got += string(v)
+	}
+	if !errors.Is(rc.Err(), syscall.ECONNRESET) {
+		t.Fatalf("Err = %v, want ECONNRESET", rc.Err())
+	}
+	rc.Stop()
+	rest, err := s.ReadChunk(ctx, -1)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("ReadChunk(-1) = %v, want ECONNRESET", err)
+	}
+	got += string(rest)
+	if !strings.HasPrefix(data, got) || len(got) == 0 {
+		t.Fatalf("got %d bytes, not a prefix of what was sent", len(got))
 	}
 }
