@@ -4,9 +4,11 @@ package fanin_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/fanin"
+	"github.com/chanstream/chanstream/chanstream/frame"
 	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
@@ -534,4 +537,73 @@ func TestBlackbox_StreamClosedInSet(t *testing.T) {
 		t.Fatalf("Msg after Close = %+v, want ErrClosed", m)
 	}
 	streamtest.CloseStreams(t, s)
+}
+
+// A fan-in of frames, with a length-prefixed decoder per stream: a stream
+// removed partway through a frame loses nothing, and its decoder completes
+// the frame on the next Decode.
+func TestBlackbox_FramesRemovedMidFrame(t *testing.T) {
+	ctx := bbCtx(t)
+	decoders := map[*chanstream.Reader]*frame.LengthPrefixed{}
+	var mu sync.Mutex
+	read := func(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
+		mu.Lock()
+		d := decoders[r]
+		mu.Unlock()
+		return d.Decode(ctx, r)
+	}
+	f := fanin.New[string](read, fanin.DefaultBuffer)
+	defer f.Stop()
+	type side struct {
+		peer net.Conn
+		s    *chanstream.Stream
+	}
+	sides := map[string]side{}
+	var streams []*chanstream.Stream
+	for _, k := range []string{"x", "y"} {
+		peer, conn := streamtest.TCPPair(t)
+		s := chanstream.NewStream(conn)
+		streams = append(streams, s)
+		d, _ := frame.NewLengthPrefixed(2, binary.BigEndian, 1000)
+		mu.Lock()
+		decoders[s.Reader()] = d
+		mu.Unlock()
+		sides[k] = side{peer, s}
+		if err := f.Add(k, s.Reader()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer streamtest.CloseStreams(t, streams...)
+	enc, _ := frame.NewLengthPrefixed(2, binary.BigEndian, 1000)
+	one, _ := enc.Encode(nil, []byte("x first"))
+	two, _ := enc.Encode(nil, []byte("x second, cut in two"))
+	sides["x"].peer.Write(append(one, two[:5]...))
+	other, _ := enc.Encode(nil, []byte("y only"))
+	sides["y"].peer.Write(other)
+	got := map[string]string{}
+	for len(got) < 2 {
+		m := bbRecv(t, ctx, f)
+		if m.Err != nil {
+			t.Fatalf("%s: %v", m.Key, m.Err)
+		}
+		got[m.Key] = string(m.Value)
+	}
+	if got["x"] != "x first" || got["y"] != "y only" {
+		t.Fatalf("got %q", got)
+	}
+	// Wait until x's loop has read the second frame's length field and waits
+	// for its body.
+	bbWait(t, func() bool { return sides["x"].s.Reader().Buffered() == 3 })
+	und, err := f.Remove(ctx, "x")
+	if err != nil || len(und) != 0 {
+		t.Fatalf("Remove = %q, %v", und, err)
+	}
+	sides["x"].peer.Write(two[5:])
+	x := sides["x"].s.Reader()
+	mu.Lock()
+	d := decoders[x]
+	mu.Unlock()
+	if v, err := d.Decode(ctx, x); err != nil || string(v) != "x second, cut in two" {
+		t.Fatalf("Decode after Remove = %q, %v", v, err)
+	}
 }
