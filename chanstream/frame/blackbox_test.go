@@ -716,3 +716,49 @@ func TestBlackbox_NewReceiverNil(t *testing.T) {
 		}()
 	}
 }
+
+// Send ended by ctx while a burst of small frames waits at the watermark:
+// the frames the peer reads, those Send returns and those left in ch are every
+// message once, in order, and no frame is cut.
+func TestBlackbox_SendBurstCutByCtx(t *testing.T) {
+	ctx := bbCtx(t)
+	peer, conn := streamtest.PipeSize(t, 4096)
+	s := chanstream.NewStream(conn, chanstream.WithWriteBufferLimits(1024, 256))
+	codec, _ := frame.NewFixed(100)
+	const n = 200
+	ch := make(chan []byte, n)
+	for i := range n {
+		ch <- fmt.Appendf(nil, "%099d\n", i)
+	}
+	close(ch)
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	left, err := frame.Send(sctx, s.Writer(), codec, ch)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, frame.ErrPartialFrame) {
+		t.Fatalf("Send = %v, want the ctx's error alone", err)
+	}
+	s.Close()
+	data, err := io.ReadAll(peer)
+	if err != nil || len(data)%100 != 0 {
+		t.Fatalf("peer read %d bytes, %v: not whole frames", len(data), err)
+	}
+	var all []string
+	for i := 0; i < len(data); i += 100 {
+		all = append(all, string(data[i:i+100]))
+	}
+	for _, m := range left {
+		all = append(all, string(m))
+	}
+	for m := range ch {
+		all = append(all, string(m))
+	}
+	if len(all) != n {
+		t.Fatalf("%d messages read, returned and left, want %d", len(all), n)
+	}
+	for i, m := range all {
+		if m != fmt.Sprintf("%099d\n", i) {
+			t.Fatalf("message %d is %.10q", i, m)
+		}
+	}
+	streamtest.CloseStreams(t, s)
+}
