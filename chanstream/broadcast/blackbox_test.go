@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chanstream/chanstream/chanstream"
 	"github.com/chanstream/chanstream/chanstream/broadcast"
+	"github.com/chanstream/chanstream/chanstream/fanin"
 	"github.com/chanstream/chanstream/chanstream/streamtest"
 )
 
@@ -428,4 +430,148 @@ func TestBlackbox_ConcurrentUse(t *testing.T) {
 	if st := stats[1]; st.Sent != 1500 || st.Dropped != 0 {
 		t.Fatalf("peer 1: %+v, want 1500 sent", st)
 	}
+}
+
+// A chat server from the docs alone: fanin.Serve in each connection's handler,
+// one loop broadcasting what C delivers. Every client gets every line once,
+// each sender's in order, and the server ends clean once they leave.
+func TestBlackbox_ChatWithFanin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const clients, perClient = 8, 50
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := broadcast.New[int](broadcast.Config{})
+	f := fanin.Lines[int](fanin.DefaultBuffer)
+	var handlers sync.WaitGroup
+	streams := make(chan *chanstream.Stream, clients)
+	var mu sync.Mutex
+	byKey := map[int]*chanstream.Stream{}
+	allJoined := make(chan struct{})
+	go func() {
+		defer close(allJoined)
+		for key := range clients {
+			conn, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s := chanstream.NewStream(conn, chanstream.WithWriteBufferLimits(1<<20, 1<<18))
+			streams <- s
+			mu.Lock()
+			byKey[key] = s
+			mu.Unlock()
+			b.Add(key, s)
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				if _, err := f.Serve(ctx, key, s.Reader()); err != nil {
+					t.Errorf("Serve(%d) = %v", key, err)
+				}
+			}()
+		}
+	}()
+	results := make(chan error, clients)
+	for c := range clients {
+		go func() { results <- bbChatClient(ctx, ln.Addr().String(), c, clients, perClient) }()
+	}
+	// Clients talk once all have joined: a peer gets the messages sent
+	// after it joined.
+	select {
+	case <-allJoined:
+	case <-ctx.Done():
+		t.Fatal("the clients did not join")
+	}
+	if n := b.Send([]byte("start\n")); n != clients {
+		t.Fatalf("start reached %d clients", n)
+	}
+	ended := 0
+	for ended < clients {
+		select {
+		case m := <-f.C:
+			if m.Err != nil {
+				if m.Err != io.EOF {
+					t.Errorf("client %d ended with %v", m.Key, m.Err)
+				}
+				// The client left, having read every line: it leaves the
+				// broadcast and its stream is closed.
+				st, err := b.Remove(m.Key)
+				if err != nil || st.Dropped != 0 || st.Sent != clients*perClient+1 {
+					t.Errorf("Remove(%d) = %+v, %v", m.Key, st, err)
+				}
+				mu.Lock()
+				byKey[m.Key].Close()
+				mu.Unlock()
+				ended++
+				continue
+			}
+			if n := b.Send(m.Value); n == 0 {
+				t.Errorf("line %q reached no peer", m.Value)
+			}
+		case <-ctx.Done():
+			t.Fatal("the chat did not end")
+		}
+	}
+	for range clients {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	handlers.Wait()
+	if left := f.Stop(); len(left) != 0 {
+		t.Errorf("Stop returned %d", len(left))
+	}
+	if b.Len() != 0 {
+		t.Errorf("%d peers left", b.Len())
+	}
+	b.Close()
+	ln.Close()
+	close(streams)
+	var all []*chanstream.Stream
+	for s := range streams {
+		all = append(all, s)
+	}
+	streamtest.CloseStreams(t, all...)
+}
+
+// bbChatClient sends its lines, reads until it has every client's, each
+// sender's in order, then leaves with a half-close and reads to EOF.
+func bbChatClient(ctx context.Context, addr string, id, clients, perClient int) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(50 * time.Second))
+	rd := bufio.NewReader(conn)
+	if start, err := rd.ReadString('\n'); err != nil || start != "start\n" {
+		return fmt.Errorf("client %d: %q, %v before start", id, start, err)
+	}
+	go func() {
+		w := bufio.NewWriter(conn)
+		for i := range perClient {
+			fmt.Fprintf(w, "from %d line %d\n", id, i)
+		}
+		w.Flush()
+	}()
+	next := make([]int, clients)
+	for got := 0; got < clients*perClient; got++ {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("client %d after %d lines: %v", id, got, err)
+		}
+		var from, n int
+		if _, err := fmt.Sscanf(line, "from %d line %d\n", &from, &n); err != nil || from >= clients || n != next[from] {
+			return fmt.Errorf("client %d: line %q, want line %d of %d", id, line, next[from], from)
+		}
+		next[from]++
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	rest, err := io.ReadAll(rd)
+	if err != nil || len(rest) != 0 {
+		return fmt.Errorf("client %d: after its lines: %q, %v", id, rest, err)
+	}
+	return nil
 }
