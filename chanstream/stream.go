@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,10 +103,26 @@ func (s *Stream) detachChan(a *attachment) <-chan struct{} {
 
 var _ net.Conn = (*Stream)(nil)
 
+// errNilConn is NewStream's panic for a nil connection: caught there, rather
+// than by a pump goroutine, where nobody could recover it.
+var errNilConn = errors.New("chanstream: NewStream of a nil net.Conn")
+
+// isNilConn reports whether conn is nil or a nil pointer.
+func isNilConn(conn net.Conn) bool {
+	if conn == nil {
+		return true
+	}
+	v := reflect.ValueOf(conn)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 // NewStream adopts conn: from now on the stream owns it and closes it. It
-// starts the two pumps. It panics if an option is invalid ([CheckOptions]
-// reports the same error).
+// starts the two pumps. It panics if conn is nil (or a nil pointer) or an
+// option is invalid ([CheckOptions] reports the same error).
 func NewStream(conn net.Conn, opts ...Option) *Stream {
+	if isNilConn(conn) {
+		panic(errNilConn)
+	}
 	cfg := mustConfig("NewStream", opts)
 	s := &Stream{pumps: group.New()}
 	s.r.init(cfg, true)

@@ -9,5 +9,12 @@ const canLimitFiles = true
 
 // limitFiles sets RLIMIT_NOFILE, soft and hard, to n.
 func limitFiles(n uint64) error {
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
+	var lim syscall.Rlimit
+	setLimit(&lim.Cur, n)
+	setLimit(&lim.Max, n)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
+
+// setLimit stores n in an Rlimit field, which is a uint64 on most systems and
+// an int64 on FreeBSD and DragonFly.
+func setLimit[T int64 | uint64](field *T, n uint64) { *field = T(n) }

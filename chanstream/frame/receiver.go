@@ -2,6 +2,7 @@ package frame
 
 import (
 	"context"
+	"reflect"
 	"runtime"
 	"sync"
 
@@ -57,7 +58,15 @@ type Receiver[T any] struct {
 
 // NewReceiver starts a [Receiver] of the messages dec decodes from r. ctx
 // bounds it: when ctx is done the Receiver stops and Err returns ctx.Err().
+// It panics if r or dec is nil (or a nil pointer), in the caller rather than
+// in the Receiver's goroutine, where nobody could recover it.
 func NewReceiver[T any](ctx context.Context, r *chanstream.Reader, dec Decoder[T]) *Receiver[T] {
+	if r == nil {
+		panic("frame: NewReceiver with a nil reader")
+	}
+	if v := reflect.ValueOf(dec); !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
+		panic("frame: NewReceiver with a nil decoder")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := make(chan T, ReceiverCap)
 	rc := &Receiver[T]{C: c, c: c, cancel: cancel, done: make(chan struct{})}
