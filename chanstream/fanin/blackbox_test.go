@@ -607,3 +607,53 @@ func TestBlackbox_FramesRemovedMidFrame(t *testing.T) {
 		t.Fatalf("Decode after Remove = %q, %v", v, err)
 	}
 }
+
+// A Remove whose ctx is already done loses nothing: the value the loop held
+// comes back from Remove, or arrives on C once the loop lets go, or comes
+// back from Stop; and the stream's next read returns the value after it.
+func TestBlackbox_RemoveWithADoneCtxLosesNothing(t *testing.T) {
+	ctx := bbCtx(t)
+	for i := 0; i < 100; i++ {
+		f := fanin.Lines[int](0)
+		r := chanstream.NewReader()
+		lines := bbLines("a", 3)
+		r.Feed(ctx, []byte(strings.Join(lines, "")))
+		if err := f.Add(1, r); err != nil {
+			t.Fatal(err)
+		}
+		// The loop has read the first line and waits to put it in C.
+		bbWait(t, func() bool { return r.Buffered() == len(strings.Join(lines[1:], "")) })
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		und, err := f.Remove(done, 1)
+		var got []string
+		for _, v := range und {
+			got = append(got, string(v))
+		}
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Remove: %v", err)
+			}
+			if i%2 == 0 { // the consumer receives it
+				select {
+				case m := <-f.C:
+					if m.Key != 1 || m.Err != nil {
+						t.Fatalf("C gave %+v", m)
+					}
+					got = append(got, string(m.Value))
+				case <-ctx.Done():
+					t.Fatal("the held line never reached C")
+				}
+			}
+		}
+		for _, m := range f.Stop() {
+			got = append(got, string(m.Value))
+		}
+		if len(got) != 1 || got[0] != lines[0] {
+			t.Fatalf("round %d: Remove (err %v), C and Stop gave %q, want [%q]", i, err, got, lines[0])
+		}
+		if line, err := r.ReadLine(ctx); err != nil || string(line) != lines[1] {
+			t.Fatalf("round %d: next ReadLine = %q, %v; want %q", i, line, err, lines[1])
+		}
+	}
+}

@@ -109,7 +109,9 @@ type Fanin[K comparable, T any] struct {
 
 	mu      sync.Mutex
 	sources map[K]*source[T]
+	orphans map[*source[T]]K // mu: loops Remove stopped waiting for
 	stopped bool
+	stopCh  chan struct{}  // closed by Stop, with mu held
 	loops   sync.WaitGroup // every running loop, Serve's and Add's
 }
 
@@ -118,6 +120,11 @@ type source[T any] struct {
 	cancel context.CancelCauseFunc // ends the loop's reads and delivery
 	done   chan struct{}           // closed once the loop has let go of the stream
 	held   []T                     // a value read but not delivered; set before done closes
+
+	// Guarded by the Fanin's mu. finished is set as the loop lets go,
+	// orphaned when Remove stopped waiting first: then the loop puts held
+	// in C itself, or leaves it to Stop.
+	finished, orphaned bool
 }
 
 // DefaultBuffer is a buffer for [New] that lets a consumer take many values
@@ -137,7 +144,8 @@ func New[K comparable, T any](read ReadFunc[T], buffer int) *Fanin[K, T] {
 		panic(fmt.Sprintf("fanin: negative buffer %d", buffer))
 	}
 	out := make(chan Msg[K, T], buffer)
-	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T])}
+	return &Fanin[K, T]{C: out, out: out, read: read, sources: make(map[K]*source[T]),
+		orphans: make(map[*source[T]]K), stopCh: make(chan struct{})}
 }
 
 // Lines returns a [Fanin] of lines: New([ReadLine], buffer). It panics if
@@ -238,9 +246,11 @@ func (f *Fanin[K, T]) Add(key K, r *chanstream.Reader) error {
 //
 // Remove returns [ErrUnknownKey] for a key not in the set (never added,
 // removed, or whose stream has ended), and [ErrStopped] after Stop. If ctx
-// is done before the loop lets go (a read function that ignores its ctx),
-// Remove returns ctx.Err(); the key has left the set all the same, and the
-// undelivered value, if any, is dropped.
+// is done before the loop lets go (it may be done already, or the read
+// function may ignore its ctx), Remove returns ctx.Err(); the key has left
+// the set all the same, and nothing is lost: the loop puts the undelivered
+// value, if any, in C when it lets go, after the stream's values already
+// there (or Stop returns it, if Stop comes first).
 func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err error) {
 	f.mu.Lock()
 	if f.stopped {
@@ -260,8 +270,17 @@ func (f *Fanin[K, T]) Remove(ctx context.Context, key K) (undelivered []T, err e
 	case <-src.done:
 		return src.held, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	f.mu.Lock()
+	if src.finished {
+		f.mu.Unlock()
+		<-src.done // closed right after finished is set
+		return src.held, nil
+	}
+	src.orphaned = true
+	f.orphans[src] = key
+	f.mu.Unlock()
+	return nil, ctx.Err()
 }
 
 // Stop ends every stream's loop, waits until each has let go of its stream,
@@ -278,6 +297,7 @@ func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 		return nil
 	}
 	f.stopped = true
+	close(f.stopCh)
 	sources := f.sources
 	f.sources = nil
 	f.mu.Unlock()
@@ -298,6 +318,11 @@ func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 			undelivered = append(undelivered, Msg[K, T]{Key: key, Value: v})
 		}
 	}
+	for src, key := range f.orphans { // Removed, still holding a value
+		for _, v := range src.held {
+			undelivered = append(undelivered, Msg[K, T]{Key: key, Value: v})
+		}
+	}
 	close(f.out)
 	return undelivered
 }
@@ -305,8 +330,7 @@ func (f *Fanin[K, T]) Stop() []Msg[K, T] {
 // loop reads r and delivers its values until the stream ends or ctx is done.
 func (f *Fanin[K, T]) loop(ctx context.Context, key K, r *chanstream.Reader, src *source[T]) {
 	defer f.loops.Done()
-	defer close(src.done)
-	defer f.leave(key, src)
+	defer f.finish(key, src)
 	for {
 		v, err := f.read(ctx, r)
 		if err != nil && ctx.Err() != nil {
@@ -340,12 +364,32 @@ func (f *Fanin[K, T]) loop(ctx context.Context, key K, r *chanstream.Reader, src
 	}
 }
 
-// leave takes src out of the set if it is still there under key.
-func (f *Fanin[K, T]) leave(key K, src *source[T]) {
+// finish ends src's loop: it takes src out of the set if it is still there
+// under key, and lets go of the stream (src.done). If Remove stopped waiting
+// for that, finish puts the value the loop held in C, unless Stop comes
+// first and takes it.
+func (f *Fanin[K, T]) finish(key K, src *source[T]) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.sources[key] == src {
 		delete(f.sources, key)
 	}
 	src.cancel(nil)
+	src.finished = true
+	orphaned := src.orphaned
+	f.mu.Unlock()
+	close(src.done)
+	if !orphaned {
+		return
+	}
+	for len(src.held) > 0 {
+		select {
+		case f.out <- Msg[K, T]{Key: key, Value: src.held[0]}:
+			src.held = src.held[1:]
+		case <-f.stopCh:
+			return // Stop, once the loops are done, takes what is held
+		}
+	}
+	f.mu.Lock()
+	delete(f.orphans, src)
+	f.mu.Unlock()
 }
