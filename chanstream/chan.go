@@ -20,6 +20,12 @@ import (
 // wake-up. Values in C that the consumer has not received yet still count
 // as buffered, not read ([Reader.Buffered], [Reader.Stats], [Reader.AtEOF]).
 //
+// The reader's read deadline ([Reader.SetReadDeadline]) ends a Receiver
+// only when it waits for data: C is then closed with Err
+// [os.ErrDeadlineExceeded], and a new Receiver goes on once the deadline
+// is cleared. Data already buffered is delivered past the deadline, and a
+// Receiver waiting for room in C keeps waiting; use ctx to bound those.
+//
 // While a Receiver runs it holds the reader: other read calls wait until it
 // stops. Nothing is lost when it stops early. When its ctx is done, a value
 // it had read but not put in C goes back to the reader, and C is closed with
