@@ -7,6 +7,7 @@
 //	go run ./relay -rounds 9 -mib 128   # more
 //	go run ./relay -profiles /tmp/p     # and each relay's CPU profile, per round
 //	go run ./relay -workloads req-resp  # only some workloads (bulk-up, bulk-down, req-resp)
+//	go run ./relay -baseline /tmp/old   # and the chanstream relay of a binary built from another commit
 //	go run ./relay serve -impl chanstream -listen 127.0.0.1:0 -target 127.0.0.1:6379
 //
 // serve runs one relay on its own, for redis-benchmark
@@ -241,12 +242,23 @@ type relayProc struct {
 	addr  string
 }
 
+// baselineBin is -baseline: the binary whose chanstream relay is the impl
+// named baseline.
+var baselineBin string
+
 func startRelay(impl, target, profile string) (*relayProc, error) {
-	args := []string{"serve", "-impl", impl, "-target", target}
+	bin, kind := os.Args[0], impl
+	if impl == "baseline" {
+		if baselineBin == "" {
+			return nil, fmt.Errorf("the baseline relay needs -baseline")
+		}
+		bin, kind = baselineBin, "chanstream"
+	}
+	args := []string{"serve", "-impl", kind, "-target", target}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -300,9 +312,14 @@ func measure(args []string) error {
 	rrN := fs.Int("rr-n", 5000, "exchanges per connection for request/response")
 	implList := fs.String("impls", "iocopy,chanstream,chanstream-streams", "relays to measure")
 	profiles := fs.String("profiles", "", "write each relay's CPU profile, per round, into this directory")
+	baseline := fs.String("baseline", "", "a bench/relay binary built from another commit: its chanstream relay is the impl named baseline")
 	workloadList := fs.String("workloads", "bulk-up,bulk-down,req-resp", "workloads to run, in this order")
 	fs.Parse(args)
 	impls := strings.Split(*implList, ",")
+	baselineBin = *baseline
+	if baselineBin != "" && !slices.Contains(impls, "baseline") {
+		impls = append(impls, "baseline")
+	}
 
 	target, stopTarget, err := startTarget()
 	if err != nil {
