@@ -278,11 +278,12 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 // own goroutine and writes out what it read, as io.Copy does: the stream
 // leaves its watch list, and each of WriteTo's reads leaves the socket to
 // nobody, without arming the watch or starting the pump after a large read
-// (leaveSocket), so that no other goroutine reads between its writes and no
-// chunk passes from one goroutine to another. While a write of WriteTo's blocks, nothing is read: TCP flow
-// control holds the peer back, as the read limit would; Close and Abort
-// still start the pump (readerClosed). As WriteTo returns, the watch is
-// armed again if nobody reads the socket.
+// (leaveSocket), so that no other goroutine reads between its writes and
+// no chunk passes from one goroutine to another. While a write of
+// WriteTo's blocks, nothing is read: TCP flow control holds the peer back,
+// as the read limit would; Close and Abort still start the pump
+// (readerClosed), and WaitClosed does not wait for that write. As WriteTo
+// returns, the watch is armed again if nobody reads the socket.
 func (s *Stream) copying(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
