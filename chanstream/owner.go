@@ -262,7 +262,13 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 		s.startPumpLocked(a) // to read and drop until the connection closes
 		s.stopCtxWatchLocked()
 	case o.has(ownerCopying):
-		o.to(ownerNobody) // WriteTo writes out what it read, then reads again
+		// WriteTo writes out what it read, then reads again. The stream
+		// may still be in its watch list, where a pump that gave WriteTo
+		// the socket put it (pumpRead).
+		o.to(ownerNobody)
+		if o.watched.Load() {
+			s.disarmWatchLocked()
+		}
 	case readAhead:
 		s.startPumpLocked(a)
 	default:

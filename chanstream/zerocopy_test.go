@@ -99,20 +99,22 @@ func TestWriteTo_CopiesEverything(t *testing.T) {
 
 // socketWatcher is the io.Writer of TestWriteTo_ReadsTheSocketBetweenItsWrites:
 // at each Write it records who reads the stream's socket and how many of
-// its pumps run; the first Write then blocks until release is closed.
+// its pumps run; Write number blockAt (the first if 0) then blocks until
+// release is closed.
 type socketWatcher struct {
 	s       *Stream
+	blockAt int
 	got     bytes.Buffer
 	readers []ownerState
 	pumps   []int
-	blocked chan struct{} // closed by the first Write
+	blocked chan struct{} // closed by Write number blockAt
 	release chan struct{}
 }
 
 func (w *socketWatcher) Write(p []byte) (int, error) {
 	w.readers = append(w.readers, readingOf(w.s))
 	w.pumps = append(w.pumps, pumpMembers(w.s))
-	if len(w.readers) == 1 {
+	if len(w.readers) == max(w.blockAt, 1) {
 		close(w.blocked)
 		<-w.release
 	}
@@ -229,5 +231,43 @@ func TestWriteTo_CloseWhileItsWriteBlocks(t *testing.T) {
 	close(w.release)
 	if err := <-done; err != ErrClosed {
 		t.Fatalf("WriteTo = %v, want ErrClosed", err)
+	}
+}
+
+// A WriteTo that finds the pump running waits on it until the pump gives
+// it the socket; from then on it reads the socket between its writes, and
+// no pump starts again while a write blocks.
+func TestWriteTo_TakesTheSocketFromThePump(t *testing.T) {
+	needPolledSockets(t)
+	s, peer := streamPair(t)
+	if _, err := peer.Write([]byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pump took the data in", func() bool { return s.Stats().BytesRead == 1 })
+	w := &socketWatcher{s: s, blockAt: 2, blocked: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WriteTo(w)
+		done <- err
+	}()
+	waitingInline(t, s)
+	eventually(t, "only WriteTo holds the stream", func() bool { return pumpMembers(s) == 1 })
+	if _, err := peer.Write([]byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	<-w.blocked
+	time.Sleep(20 * watchDelay) // many ticks of the watch while the write blocks
+	if got := readingOf(s); got != ownerNobody {
+		t.Errorf("while WriteTo's write blocks, the socket is read by %v", got)
+	}
+	if n := pumpMembers(s); n != 0 {
+		t.Errorf("while WriteTo's write blocks, %d pumps run", n)
+	}
+	close(w.release)
+	if err := peer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || w.got.String() != "01" {
+		t.Fatalf("WriteTo wrote %q, %v", w.got.String(), err)
 	}
 }
