@@ -44,7 +44,7 @@ func (st ownerState) String() string {
 //	nobody    pump      readerClosed Close or Abort: the pump reads and drops until the connection closes
 //	nobody    stopped   watchFired   FeedEOF or FeedError ended the stream
 //	nobody    detached  detachOwner  Detach
-//	inline    nobody    leaveSocket  the read call has read (the watch is armed again)
+//	inline    nobody    leaveSocket  the read call has read (the watch is armed again, unless WriteTo reads: see copying)
 //	inline    pump      leaveSocket  the read was large (the pump reads ahead), or the reader was closed meanwhile
 //	inline    stopped   leaveSocket  the read ended the stream
 //	pump      hand-off  watchFired   a read call waits on the chunk channel and the pump found nothing to read for a tick
@@ -62,7 +62,8 @@ func (st ownerState) String() string {
 // inline or waiting; leaveSocket only by the party that took the socket;
 // stopReading and pumpRead only by the socket's pump; watchFired only by
 // the watch; readerClosed by Close and Abort; detachOwner by Detach with
-// both gates held. Besides the state, three flags:
+// both gates held; copying by WriteTo, with the reader's gate held.
+// Besides the state, four flags:
 //
 //   - parked: the pump waits for the socket to be readable (pump, hand-off).
 //   - waiting: a read call waits on the chunk channel for the pump (pump,
@@ -70,6 +71,8 @@ func (st ownerState) String() string {
 //   - woken: a read call reading the socket was woken with a read deadline
 //     in the past (inline), which the owner clears before the state
 //     changes.
+//   - copying: a WriteTo runs, which reads the socket again as soon as it
+//     has written out what it read (see copying).
 //
 // A read call reading the socket (inline) is woken through the socket's
 // poller, by a read deadline in the past (wake), when its ctx is done (the
@@ -96,6 +99,7 @@ const (
 	ownerParked  ownerFlags = 1 << iota // the pump waits for the socket to be readable
 	ownerWaiting                        // a read call waits on the chunk channel for the pump
 	ownerWoken                          // a read call reading the socket was woken by a read deadline in the past
+	ownerCopying                        // a WriteTo runs: between its reads the socket is nobody's, unwatched
 )
 
 // ownerMoves holds the table above: bit t of ownerMoves[f] is set if f may
@@ -139,6 +143,9 @@ type source interface {
 	// wake makes a read call waiting in waitData look again at why it
 	// might stop: its ctx, its deadline, the close, the end.
 	wake()
+	// copying is called by WriteTo, with the reader's gate held, as it
+	// starts (on) and as it returns (off).
+	copying(on bool)
 }
 
 var _ source = (*Stream)(nil)
@@ -254,6 +261,14 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 	case s.r.isClosed():
 		s.startPumpLocked(a) // to read and drop until the connection closes
 		s.stopCtxWatchLocked()
+	case o.has(ownerCopying):
+		// WriteTo writes out what it read, then reads again. The stream
+		// may still be in its watch list, where a pump that gave WriteTo
+		// the socket put it (pumpRead).
+		o.to(ownerNobody)
+		if o.watched.Load() {
+			s.disarmWatchLocked()
+		}
 	case readAhead:
 		s.startPumpLocked(a)
 	default:
@@ -262,6 +277,34 @@ func (s *Stream) leaveSocket(a *attachment, readAhead bool) {
 	}
 	s.mu.Unlock()
 	s.pumps.Done()
+}
+
+// copying is called by WriteTo as it starts (on) and as it returns (off),
+// with the reader's gate held. In between, WriteTo reads the socket in its
+// own goroutine and writes out what it read, as io.Copy does: the stream
+// leaves its watch list, and each of WriteTo's reads leaves the socket to
+// nobody, without arming the watch or starting the pump after a large read
+// (leaveSocket), so that no other goroutine reads between its writes and
+// no chunk passes from one goroutine to another. While a write of
+// WriteTo's blocks, nothing is read: TCP flow control holds the peer back,
+// as the read limit would; Close and Abort still start the pump
+// (readerClosed), and WaitClosed does not wait for that write. As WriteTo
+// returns, the watch is armed again if nobody reads the socket.
+func (s *Stream) copying(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &s.own
+	if on {
+		o.set(ownerCopying)
+		if o.state == ownerNobody {
+			s.disarmWatchLocked() // WriteTo reads it next
+		}
+		return
+	}
+	o.clear(ownerCopying)
+	if o.state == ownerNobody && s.run != nil {
+		s.armWatchLocked()
+	}
 }
 
 // startPumpLocked starts the read pump over a.

@@ -34,6 +34,9 @@ import (
 //   - A read call whose read was large (a quarter of its buffer or more)
 //     starts the pump as it returns: a flow of data is read ahead, on
 //     another core, while the caller deals with what it got.
+//   - WriteTo, a copy loop, reads the socket itself between its writes, as
+//     io.Copy does: its reads neither start the pump nor arm the watch, so
+//     one goroutine reads and writes, with no hand-off (see copying).
 //   - A read call that finds the pump running waits on the channel. If the
 //     pump then has nothing to read for a whole tick of the watch, it gives
 //     the socket to the read call and exits.

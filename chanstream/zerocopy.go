@@ -76,12 +76,24 @@ func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 // returns the number of bytes written and nil at EOF, or the error that
 // ended the stream or w's error. w must not keep the slices it is given (the
 // [io.Writer] rule): their buffers are reused.
+//
+// Where sockets are polled (Linux, macOS, the BSDs), a stream's TCP or Unix
+// socket that nobody else reads, WriteTo reads in its own goroutine, each
+// time it has written out what it read, as io.Copy does: while a write to
+// w blocks, nothing more is read from the socket (TCP flow control holds
+// the peer back), and the end of the stream or an error is seen once the
+// write has returned. Close and Abort end WriteTo at its next read, with
+// [ErrClosed]; a write to w that blocks is w's to end.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	ctx := context.Background()
 	if err := r.begin(ctx); err != nil {
 		return 0, err
 	}
 	defer r.end()
+	if r.src != nil {
+		r.src.copying(true)
+		defer r.src.copying(false)
+	}
 	var total int64
 	for {
 		for len(r.segs) > 0 {

@@ -2,11 +2,13 @@ package chanstream
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadLineView_MatchesReadLine(t *testing.T) {
@@ -93,4 +95,179 @@ func TestWriteTo_CopiesEverything(t *testing.T) {
 		t.Fatalf("io.Copy = %d, %v", n, err)
 	}
 	closeStream(t, sa)
+}
+
+// socketWatcher is the io.Writer of TestWriteTo_ReadsTheSocketBetweenItsWrites:
+// at each Write it records who reads the stream's socket and how many of
+// its pumps run; Write number blockAt (the first if 0) then blocks until
+// release is closed.
+type socketWatcher struct {
+	s       *Stream
+	blockAt int
+	got     bytes.Buffer
+	readers []ownerState
+	pumps   []int
+	blocked chan struct{} // closed by Write number blockAt
+	release chan struct{}
+}
+
+func (w *socketWatcher) Write(p []byte) (int, error) {
+	w.readers = append(w.readers, readingOf(w.s))
+	w.pumps = append(w.pumps, pumpMembers(w.s))
+	if len(w.readers) == max(w.blockAt, 1) {
+		close(w.blocked)
+		<-w.release
+	}
+	return w.got.Write(p)
+}
+
+// WriteTo reads the socket in its own goroutine between its writes, as
+// io.Copy does: while it writes, nobody reads the socket and no pump runs,
+// even after large reads and while a write blocks for many ticks of the
+// watch; what came meanwhile is read once the write returns, nothing lost.
+func TestWriteTo_ReadsTheSocketBetweenItsWrites(t *testing.T) {
+	needPolledSockets(t)
+	s, peer := streamPair(t)
+	w := &socketWatcher{s: s, blocked: make(chan struct{}), release: make(chan struct{})}
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.WriteTo(w)
+		done <- result{n, err}
+	}()
+	waitingInline(t, s)
+	// Should the watch have started the pump before WriteTo took the
+	// socket, that pump has handed the socket over and ends.
+	eventually(t, "only WriteTo holds the stream", func() bool { return pumpMembers(s) == 1 })
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB: large reads
+	if _, err := peer.Write(data[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	<-w.blocked
+	sent := make(chan error, 1)
+	go func() {
+		_, err := peer.Write(data[1000:])
+		if err == nil {
+			err = peer.CloseWrite()
+		}
+		sent <- err
+	}()
+	time.Sleep(20 * watchDelay) // many ticks of the watch while the write blocks
+	if got := readingOf(s); got != ownerNobody {
+		t.Errorf("while WriteTo's write blocks, the socket is read by %v", got)
+	}
+	if n := pumpMembers(s); n != 0 {
+		t.Errorf("while WriteTo's write blocks, %d pumps run", n)
+	}
+	close(w.release)
+	r := <-done
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if r.err != nil || r.n != int64(len(data)) || !bytes.Equal(w.got.Bytes(), data) {
+		t.Fatalf("WriteTo = %d, %v; wrote %d bytes of %d, equal %v", r.n, r.err, w.got.Len(), len(data), bytes.Equal(w.got.Bytes(), data))
+	}
+	for i := range w.readers {
+		if w.readers[i] != ownerNobody || w.pumps[i] != 0 {
+			t.Fatalf("write %d of %d: the socket read by %v, %d pumps running", i+1, len(w.readers), w.readers[i], w.pumps[i])
+		}
+	}
+	if len(w.readers) < 2 {
+		t.Fatalf("%d writes", len(w.readers))
+	}
+}
+
+// errWriter fails every Write.
+type errWriter struct{}
+
+var errWriterFailed = errors.New("errWriter failed")
+
+func (errWriter) Write([]byte) (int, error) { return 0, errWriterFailed }
+
+// Once WriteTo has returned, the socket is watched again: what comes is
+// taken in by the pump, as for any stream nobody reads.
+func TestWriteTo_SocketWatchedAgainOnceItReturns(t *testing.T) {
+	needPolledSockets(t)
+	s, peer := streamPair(t)
+	if _, err := peer.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.WriteTo(errWriter{}); n != 0 || err != errWriterFailed {
+		t.Fatalf("WriteTo = %d, %v", n, err)
+	}
+	if _, err := peer.Write([]byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pump took the data in", func() bool { return s.Stats().BytesRead == 8 })
+	if line, err := s.ReadLine(testCtx(t)); string(line) != "one\n" || err != nil {
+		t.Fatalf("ReadLine = %q, %v", line, err)
+	}
+}
+
+// A Close while WriteTo's write blocks: WaitClosed does not wait for that
+// write, and WriteTo returns ErrClosed once it has returned.
+func TestWriteTo_CloseWhileItsWriteBlocks(t *testing.T) {
+	needPolledSockets(t)
+	s, peer := streamPair(t)
+	w := &socketWatcher{s: s, blocked: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WriteTo(w)
+		done <- err
+	}()
+	if _, err := peer.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	<-w.blocked
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitClosed(ctx); err != nil {
+		t.Errorf("WaitClosed while WriteTo's write blocks: %v", err)
+	}
+	close(w.release)
+	if err := <-done; err != ErrClosed {
+		t.Fatalf("WriteTo = %v, want ErrClosed", err)
+	}
+}
+
+// A WriteTo that finds the pump running waits on it until the pump gives
+// it the socket; from then on it reads the socket between its writes, and
+// no pump starts again while a write blocks.
+func TestWriteTo_TakesTheSocketFromThePump(t *testing.T) {
+	needPolledSockets(t)
+	s, peer := streamPair(t)
+	if _, err := peer.Write([]byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pump took the data in", func() bool { return s.Stats().BytesRead == 1 })
+	w := &socketWatcher{s: s, blockAt: 2, blocked: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WriteTo(w)
+		done <- err
+	}()
+	waitingInline(t, s)
+	eventually(t, "only WriteTo holds the stream", func() bool { return pumpMembers(s) == 1 })
+	if _, err := peer.Write([]byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	<-w.blocked
+	time.Sleep(20 * watchDelay) // many ticks of the watch while the write blocks
+	if got := readingOf(s); got != ownerNobody {
+		t.Errorf("while WriteTo's write blocks, the socket is read by %v", got)
+	}
+	if n := pumpMembers(s); n != 0 {
+		t.Errorf("while WriteTo's write blocks, %d pumps run", n)
+	}
+	close(w.release)
+	if err := peer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || w.got.String() != "01" {
+		t.Fatalf("WriteTo wrote %q, %v", w.got.String(), err)
+	}
 }

@@ -6,6 +6,8 @@
 //	go run ./relay                      # bulk up, bulk down, request/response; 5 alternating rounds
 //	go run ./relay -rounds 9 -mib 128   # more
 //	go run ./relay -profiles /tmp/p     # and each relay's CPU profile, per round
+//	go run ./relay -workloads req-resp  # only some workloads (bulk-up, bulk-down, req-resp)
+//	go run ./relay -baseline /tmp/old   # and the chanstream relay of a binary built from another commit
 //	go run ./relay serve -impl chanstream -listen 127.0.0.1:0 -target 127.0.0.1:6379
 //
 // serve runs one relay on its own, for redis-benchmark
@@ -19,6 +21,7 @@
 //	chanstream-streams  the same with the upstream a Stream too (dial.Dial)
 //	relay-conns         relay.Relay between the two *net.TCPConn, no Stream
 //	iocopy              net.Listen, net.Dial, io.Copy each way then CloseWrite, both closed at the end
+//	iocopy-rw           the same with io.Copy kept from splice: read into its buffer, write from it
 package main
 
 import (
@@ -63,7 +66,7 @@ func main() {
 // serve runs one relay until its standard input closes or SIGTERM.
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	impl := fs.String("impl", "chanstream", "chanstream, chanstream-streams, relay-conns or iocopy")
+	impl := fs.String("impl", "chanstream", "chanstream, chanstream-streams, relay-conns, iocopy or iocopy-rw")
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	target := fs.String("target", "", "address to relay to")
 	stdinEnds := fs.Bool("stdin", true, "exit when the standard input closes (else only on SIGTERM)")
@@ -112,7 +115,7 @@ func serve(args []string) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 		return nil
-	case "iocopy", "relay-conns":
+	case "iocopy", "iocopy-rw", "relay-conns":
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return err
@@ -124,8 +127,8 @@ func serve(args []string) error {
 			if err != nil {
 				return nil
 			}
-			if *impl == "iocopy" {
-				go ioCopyRelay(c, *target)
+			if *impl != "relay-conns" {
+				go ioCopyRelay(c, *target, *impl == "iocopy-rw")
 				continue
 			}
 			go func() {
@@ -142,8 +145,10 @@ func serve(args []string) error {
 }
 
 // ioCopyRelay is the hand-written relay: io.Copy each way, CloseWrite at
-// each EOF, both closed once both directions have ended.
-func ioCopyRelay(c net.Conn, target string) {
+// each EOF, both closed once both directions have ended. With readWrite,
+// io.Copy is kept from the connections' ReadFrom and WriteTo: it reads into
+// its buffer and writes from it, rather than splice.
+func ioCopyRelay(c net.Conn, target string, readWrite bool) {
 	defer c.Close()
 	up, err := net.Dial("tcp", target)
 	if err != nil {
@@ -152,14 +157,20 @@ func ioCopyRelay(c net.Conn, target string) {
 	defer up.Close()
 	var wg sync.WaitGroup
 	wg.Add(2)
+	copy := io.Copy
+	if readWrite {
+		copy = func(dst io.Writer, src io.Reader) (int64, error) {
+			return io.Copy(struct{ io.Writer }{dst}, struct{ io.Reader }{src})
+		}
+	}
 	go func() {
 		defer wg.Done()
-		io.Copy(up, c)
+		copy(up, c)
 		up.(*net.TCPConn).CloseWrite()
 	}()
 	go func() {
 		defer wg.Done()
-		io.Copy(c, up)
+		copy(c, up)
 		c.(*net.TCPConn).CloseWrite()
 	}()
 	wg.Wait()
@@ -231,12 +242,23 @@ type relayProc struct {
 	addr  string
 }
 
+// baselineBin is -baseline: the binary whose chanstream relay is the impl
+// named baseline.
+var baselineBin string
+
 func startRelay(impl, target, profile string) (*relayProc, error) {
-	args := []string{"serve", "-impl", impl, "-target", target}
+	bin, kind := os.Args[0], impl
+	if impl == "baseline" {
+		if baselineBin == "" {
+			return nil, fmt.Errorf("the baseline relay needs -baseline")
+		}
+		bin, kind = baselineBin, "chanstream"
+	}
+	args := []string{"serve", "-impl", kind, "-target", target}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -290,8 +312,14 @@ func measure(args []string) error {
 	rrN := fs.Int("rr-n", 5000, "exchanges per connection for request/response")
 	implList := fs.String("impls", "iocopy,chanstream,chanstream-streams", "relays to measure")
 	profiles := fs.String("profiles", "", "write each relay's CPU profile, per round, into this directory")
+	baseline := fs.String("baseline", "", "a bench/relay binary built from another commit: its chanstream relay is the impl named baseline")
+	workloadList := fs.String("workloads", "bulk-up,bulk-down,req-resp", "workloads to run, in this order")
 	fs.Parse(args)
 	impls := strings.Split(*implList, ",")
+	baselineBin = *baseline
+	if baselineBin != "" && !slices.Contains(impls, "baseline") {
+		impls = append(impls, "baseline")
+	}
 
 	target, stopTarget, err := startTarget()
 	if err != nil {
@@ -309,6 +337,15 @@ func measure(args []string) error {
 			return parallel(*rrConns, func() (float64, error) { return reqResp(addr, *rrN) })
 		}},
 	}
+	var chosen []workload
+	for _, name := range strings.Split(*workloadList, ",") {
+		i := slices.IndexFunc(workloads, func(w workload) bool { return w.name == name })
+		if i < 0 {
+			return fmt.Errorf("no workload %q", name)
+		}
+		chosen = append(chosen, workloads[i])
+	}
+	workloads = chosen
 	// rates[workload][impl] are the rounds' throughputs; cpu[impl] the
 	// relay's CPU seconds per round.
 	rates := map[string]map[string][]float64{}
