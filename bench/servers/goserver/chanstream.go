@@ -142,19 +142,26 @@ const tickEvery = 100 * time.Millisecond
 func chanstreamChannel(ctx context.Context, s *chanstream.Stream) (int64, error) {
 	rc := s.LineChan(ctx)
 	defer rc.Stop()
+	return countInSelect(rc.C, rc.Err, func(line []byte) bool { return len(line) > 0 })
+}
+
+// countInSelect receives from c in a select beside a ticker, as a program
+// does that has periodic work beside its stream, until c is closed; it
+// returns how many values counted and, unless it is io.EOF, err's.
+func countInSelect[T any](c <-chan T, err func() error, counts func(T) bool) (int64, error) {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	var n int64
 	for {
 		select {
-		case line, ok := <-rc.C:
+		case v, ok := <-c:
 			if !ok {
-				if err := rc.Err(); err != io.EOF {
+				if err := err(); err != io.EOF {
 					return n, err
 				}
 				return n, nil
 			}
-			if len(line) > 0 {
+			if counts(v) {
 				n++
 			}
 		case <-tick.C:

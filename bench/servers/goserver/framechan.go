@@ -33,23 +33,7 @@ func chanstreamFrameChan(ctx context.Context, s *chanstream.Stream) (int64, erro
 	}
 	rc := frame.NewReceiver(ctx, s.Reader(), codec)
 	defer rc.Stop()
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
-	var n int64
-	for {
-		select {
-		case _, ok := <-rc.C:
-			if !ok {
-				if err := rc.Err(); err != io.EOF {
-					return n, err
-				}
-				return n, nil
-			}
-			n++
-		case <-tick.C:
-			// the periodic work a program does beside its stream
-		}
-	}
+	return countInSelect(rc.C, rc.Err, func([]byte) bool { return true })
 }
 
 // rawFrameChan counts frames the way a Go program puts a connection's frames
