@@ -90,21 +90,31 @@ func (b *segBuffer) take(n int) []byte {
 		return []byte{}
 	}
 	if c := b.segs[0]; n <= c.len() {
-		if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
-			p := make([]byte, n)
-			b.copyOut(p)
-			return p
-		}
-		p := c.buf[c.r : c.r+n : c.r+n]
-		c.shared = true
-		c.r += n
-		b.buffered -= n
-		b.consumed += int64(n)
-		if c.r == c.w {
-			b.popFront()
-		}
-		return p
+		return b.takeFirst(c, n)
 	}
+	return b.takeCopy(n)
+}
+
+// takeFirst is take of n > 0 bytes that lie in c, the first chunk.
+func (b *segBuffer) takeFirst(c *chunk, n int) []byte {
+	if !c.shared && c.pooled && c.w <= len(c.buf)/smallReadRatio {
+		return b.takeCopy(n)
+	}
+	p := c.buf[c.r : c.r+n : c.r+n]
+	c.shared = true
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w { // popFront, but a shared chunk never goes back to the pool
+		m := copy(b.segs, b.segs[1:])
+		b.segs[m] = nil
+		b.segs = b.segs[:m]
+	}
+	return p
+}
+
+// takeCopy is take of n bytes into a new slice.
+func (b *segBuffer) takeCopy(n int) []byte {
 	p := make([]byte, n)
 	b.copyOut(p)
 	return p
@@ -158,9 +168,10 @@ func (b *segBuffer) takeLine(limit int) []byte {
 	if i < 0 || i > limit {
 		return nil
 	}
+	// takeFirst, written out: this is the hottest call.
 	n := i + 1
-	if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
-		return b.take(n) // a small read: take copies it
+	if !c.shared && c.pooled && c.w <= len(c.buf)/smallReadRatio {
+		return b.takeCopy(n)
 	}
 	p := c.buf[c.r : c.r+n : c.r+n]
 	c.shared = true
@@ -168,7 +179,9 @@ func (b *segBuffer) takeLine(limit int) []byte {
 	b.buffered -= n
 	b.consumed += int64(n)
 	if c.r == c.w {
-		b.popFront()
+		m := copy(b.segs, b.segs[1:])
+		b.segs[m] = nil
+		b.segs = b.segs[:m]
 	}
 	return p
 }
@@ -195,6 +208,26 @@ func (b *segBuffer) release() {
 		putChunk(b.viewed)
 		b.viewed = nil
 	}
+}
+
+// copyFirst consumes len(p) bytes into p and returns len(p) if they lie in
+// the first chunk; otherwise it returns -1, having consumed nothing.
+func (b *segBuffer) copyFirst(p []byte) int {
+	if len(b.segs) == 0 {
+		return -1
+	}
+	c, n := b.segs[0], len(p)
+	if n > c.w-c.r {
+		return -1
+	}
+	copy(p, c.buf[c.r:c.w])
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w {
+		b.popFront()
+	}
+	return n
 }
 
 // copyOut consumes min(len(p), b.buffered) bytes into p and returns how many.
@@ -311,11 +344,10 @@ func (b *segBuffer) firstSep(seps [][]byte, limit int) int {
 	if len(b.segs) == 0 {
 		return -1
 	}
-	start, end := sepIn(b.segs[0].bytes(), seps)
-	if start > limit {
-		return -1
+	if start, end := sepIn(b.segs[0].bytes(), seps); start <= limit {
+		return end // -1 if there is none
 	}
-	return end
+	return -1
 }
 
 // sepIn is sepFrom over d alone. When every separator ends in the same byte

@@ -132,13 +132,20 @@ func (r *Reader) enter(ctx context.Context) bool {
 	if !r.gate.tryLock() {
 		return false
 	}
+	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil || r.viewed != nil {
+		return r.enterSlow(ctx)
+	}
+	return true
+}
+
+// enterSlow finishes enter, gate held, when a view must end or the call
+// cannot go on: kept out of enter, so that the common case stays short.
+func (r *Reader) enterSlow(ctx context.Context) bool {
 	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil {
 		r.end()
 		return false
 	}
-	if r.viewed != nil {
-		r.release() // a read call ends the validity of views
-	}
+	r.release() // a read call ends the validity of views
 	return true
 }
 
@@ -363,6 +370,13 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
+	return r.readUntilHeld(ctx, sorted)
+}
+
+// readUntilHeld is ReadUntil once the gate is held and the first chunk did
+// not answer; it releases the gate. The fast path above stays free of the
+// defer.
+func (r *Reader) readUntilHeld(ctx context.Context, sorted [][]byte) ([]byte, error) {
 	defer r.end()
 	_, end, err := r.readUntil(ctx, sorted)
 	switch {
@@ -394,12 +408,12 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
-	defer r.end()
 	return r.readLine(ctx)
 }
 
-// readLine is ReadLine with the gate held.
+// readLine is ReadLine with the gate held, which it releases.
 func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
+	defer r.end()
 	if line := r.takeLine(r.limit); line != nil {
 		return line, nil
 	}
