@@ -210,28 +210,17 @@ func (b *segBuffer) release() {
 	}
 }
 
-// copyFirst consumes len(p) bytes into p and returns len(p) if they lie in
-// the first chunk; otherwise it returns -1, having consumed nothing.
-func (b *segBuffer) copyFirst(p []byte) int {
-	if len(b.segs) == 0 {
-		return -1
-	}
-	c, n := b.segs[0], len(p)
-	if n > c.w-c.r {
-		return -1
-	}
-	copy(p, c.buf[c.r:c.w])
-	c.r += n
-	b.buffered -= n
-	b.consumed += int64(n)
-	if c.r == c.w {
-		b.popFront()
-	}
-	return n
-}
-
 // copyOut consumes min(len(p), b.buffered) bytes into p and returns how many.
 func (b *segBuffer) copyOut(p []byte) int {
+	if len(b.segs) > 0 {
+		if c := b.segs[0]; len(p) < c.w-c.r { // the common case: within the first chunk, which stays
+			n := copy(p, c.buf[c.r:c.w])
+			c.r += n
+			b.buffered -= n
+			b.consumed += int64(n)
+			return n
+		}
+	}
 	n := 0
 	for n < len(p) && len(b.segs) > 0 {
 		c := b.segs[0]

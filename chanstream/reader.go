@@ -370,13 +370,6 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
-	return r.readUntilHeld(ctx, sorted)
-}
-
-// readUntilHeld is ReadUntil once the gate is held and the first chunk did
-// not answer; it releases the gate. The fast path above stays free of the
-// defer.
-func (r *Reader) readUntilHeld(ctx context.Context, sorted [][]byte) ([]byte, error) {
 	defer r.end()
 	_, end, err := r.readUntil(ctx, sorted)
 	switch {
@@ -408,12 +401,12 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
+	defer r.end()
 	return r.readLine(ctx)
 }
 
-// readLine is ReadLine with the gate held, which it releases.
+// readLine is ReadLine with the gate held.
 func (r *Reader) readLine(ctx context.Context) ([]byte, error) {
-	defer r.end()
 	if line := r.takeLine(r.limit); line != nil {
 		return line, nil
 	}

@@ -26,11 +26,6 @@ func (r *Reader) ReadLineView(ctx context.Context) ([]byte, error) {
 	} else if err := r.beginWait(ctx); err != nil {
 		return nil, err
 	}
-	return r.readLineView(ctx)
-}
-
-// readLineView is ReadLineView with the gate held, which it releases.
-func (r *Reader) readLineView(ctx context.Context) ([]byte, error) {
 	defer r.end()
 	_, end, err := r.readUntil(ctx, newline)
 	if err == nil {
@@ -49,10 +44,6 @@ func (r *Reader) readLineView(ctx context.Context) ([]byte, error) {
 // is p[:n]. On a done ctx or a passed deadline nothing is consumed (n is 0).
 func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	if r.enter(ctx) {
-		if n := r.copyFirst(p); n >= 0 {
-			r.end()
-			return n, nil
-		}
 		if len(p) <= r.buffered {
 			n := r.copyOut(p)
 			r.end()
@@ -61,11 +52,6 @@ func (r *Reader) ReadExactlyInto(ctx context.Context, p []byte) (int, error) {
 	} else if err := r.beginWait(ctx); err != nil {
 		return 0, err
 	}
-	return r.readExactlyInto(ctx, p)
-}
-
-// readExactlyInto is ReadExactlyInto with the gate held, which it releases.
-func (r *Reader) readExactlyInto(ctx context.Context, p []byte) (int, error) {
 	defer r.end()
 	if r.buffered < len(p) {
 		r.drain()
