@@ -90,21 +90,31 @@ func (b *segBuffer) take(n int) []byte {
 		return []byte{}
 	}
 	if c := b.segs[0]; n <= c.len() {
-		if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
-			p := make([]byte, n)
-			b.copyOut(p)
-			return p
-		}
-		p := c.buf[c.r : c.r+n : c.r+n]
-		c.shared = true
-		c.r += n
-		b.buffered -= n
-		b.consumed += int64(n)
-		if c.r == c.w {
-			b.popFront()
-		}
-		return p
+		return b.takeFirst(c, n)
 	}
+	return b.takeCopy(n)
+}
+
+// takeFirst is take of n > 0 bytes that lie in c, the first chunk.
+func (b *segBuffer) takeFirst(c *chunk, n int) []byte {
+	if !c.shared && c.pooled && c.w <= len(c.buf)/smallReadRatio {
+		return b.takeCopy(n)
+	}
+	p := c.buf[c.r : c.r+n : c.r+n]
+	c.shared = true
+	c.r += n
+	b.buffered -= n
+	b.consumed += int64(n)
+	if c.r == c.w { // popFront, but a shared chunk never goes back to the pool
+		m := copy(b.segs, b.segs[1:])
+		b.segs[m] = nil
+		b.segs = b.segs[:m]
+	}
+	return p
+}
+
+// takeCopy is take of n bytes into a new slice.
+func (b *segBuffer) takeCopy(n int) []byte {
 	p := make([]byte, n)
 	b.copyOut(p)
 	return p
@@ -158,9 +168,10 @@ func (b *segBuffer) takeLine(limit int) []byte {
 	if i < 0 || i > limit {
 		return nil
 	}
+	// takeFirst, written out: this is the hottest call.
 	n := i + 1
-	if c.pooled && !c.shared && c.w <= len(c.buf)/smallReadRatio {
-		return b.take(n) // a small read: take copies it
+	if !c.shared && c.pooled && c.w <= len(c.buf)/smallReadRatio {
+		return b.takeCopy(n)
 	}
 	p := c.buf[c.r : c.r+n : c.r+n]
 	c.shared = true
@@ -168,7 +179,9 @@ func (b *segBuffer) takeLine(limit int) []byte {
 	b.buffered -= n
 	b.consumed += int64(n)
 	if c.r == c.w {
-		b.popFront()
+		m := copy(b.segs, b.segs[1:])
+		b.segs[m] = nil
+		b.segs = b.segs[:m]
 	}
 	return p
 }
@@ -199,6 +212,15 @@ func (b *segBuffer) release() {
 
 // copyOut consumes min(len(p), b.buffered) bytes into p and returns how many.
 func (b *segBuffer) copyOut(p []byte) int {
+	if len(b.segs) > 0 {
+		if c := b.segs[0]; len(p) < c.w-c.r { // the common case: within the first chunk, which stays
+			n := copy(p, c.buf[c.r:c.w])
+			c.r += n
+			b.buffered -= n
+			b.consumed += int64(n)
+			return n
+		}
+	}
 	n := 0
 	for n < len(p) && len(b.segs) > 0 {
 		c := b.segs[0]
@@ -244,17 +266,21 @@ func (b *segBuffer) gather(dst []byte, from, to int) []byte {
 }
 
 // index returns the offset of the first occurrence of sep (not empty) that
-// starts at or after from, or -1. It searches chunk by chunk and, at each
-// boundary between chunks, a small window for an occurrence that straddles
-// it.
-func (b *segBuffer) index(sep []byte, from int) int {
+// starts at or after from and ends at or before to, or -1. It searches chunk
+// by chunk and, at each boundary between chunks, a small window for an
+// occurrence that straddles it.
+func (b *segBuffer) index(sep []byte, from, to int) int {
 	var scratch [64]byte
 	L := len(sep)
+	to = min(to, b.buffered)
 	base := 0
 	for i, c := range b.segs {
+		if to-max(from, base-(L-1)) < L {
+			break // no occurrence fits in what is left before to
+		}
 		d := c.bytes()
 		if i > 0 && L > 1 {
-			ws, we := max(from, base-(L-1)), min(b.buffered, base+L-1)
+			ws, we := max(from, base-(L-1)), min(to, base+L-1)
 			if ws < base && we-ws >= L {
 				w := b.gather(scratch[:], ws, we)
 				if j := bytes.Index(w, sep); j >= 0 && ws+j < base {
@@ -262,14 +288,31 @@ func (b *segBuffer) index(sep []byte, from int) int {
 				}
 			}
 		}
-		if lo := max(from-base, 0); lo < len(d) {
-			if j := bytes.Index(d[lo:], sep); j >= 0 {
+		if lo, hi := max(from-base, 0), min(to-base, len(d)); hi-lo >= L {
+			if j := bytes.Index(d[lo:hi], sep); j >= 0 {
 				return base + lo + j
 			}
 		}
 		base += len(d)
 	}
 	return -1
+}
+
+// sepFrom returns where the separator that ends first in the buffered data
+// starts and ends, looking only at occurrences that start at or after from;
+// between equal ends the shorter wins, seps being sorted shortest first. It
+// returns -1, -1 if there is none. Each separator after the first is
+// searched only where it could end before the best found so far.
+func (b *segBuffer) sepFrom(seps [][]byte, from int) (start, end int) {
+	start, end = -1, -1
+	to := b.buffered
+	for _, sep := range seps {
+		if i := b.index(sep, from, to); i >= 0 {
+			start, end = i, i+len(sep)
+			to = end - 1 // a longer separator wins only by ending before
+		}
+	}
+	return start, end
 }
 
 // firstLen returns how many bytes the first chunk holds: those a read can
@@ -290,16 +333,56 @@ func (b *segBuffer) firstSep(seps [][]byte, limit int) int {
 	if len(b.segs) == 0 {
 		return -1
 	}
-	d := b.segs[0].bytes()
-	start, end := -1, -1
-	for _, sep := range seps {
-		if i := bytes.Index(d, sep); i >= 0 && (end < 0 || i+len(sep) < end) {
-			start, end = i, i+len(sep)
-			d = d[:end] // a later separator wins only by ending before
+	if start, end := sepIn(b.segs[0].bytes(), seps); start <= limit {
+		return end // -1 if there is none
+	}
+	return -1
+}
+
+// sepIn is sepFrom over d alone. When every separator ends in the same byte
+// (as "\r\n" and "\n" do), it is one pass: each place that byte occurs is
+// where an occurrence may end, and the first place where one does is the
+// answer. Otherwise each separator after the first is searched only where
+// it could end before the best found so far.
+func sepIn(d []byte, seps [][]byte) (start, end int) {
+	if len(seps) == 1 {
+		if i := bytes.Index(d, seps[0]); i >= 0 {
+			return i, i + len(seps[0])
+		}
+		return -1, -1
+	}
+	if last, ok := commonLast(seps); ok {
+		for e := 0; ; {
+			i := bytes.IndexByte(d[e:], last)
+			if i < 0 {
+				return -1, -1
+			}
+			e += i + 1
+			for _, sep := range seps {
+				if s := e - len(sep); s >= 0 && string(d[s:e]) == string(sep) {
+					return s, e
+				}
+			}
 		}
 	}
-	if start > limit {
-		return -1
+	start, end = -1, -1
+	for _, sep := range seps {
+		if i := bytes.Index(d, sep); i >= 0 {
+			start, end = i, i+len(sep)
+			d = d[:end-1] // a longer separator wins only by ending before
+		}
 	}
-	return end
+	return start, end
+}
+
+// commonLast returns the byte every separator ends in, if they all end in
+// the same one.
+func commonLast(seps [][]byte) (byte, bool) {
+	last := seps[0][len(seps[0])-1]
+	for _, sep := range seps[1:] {
+		if sep[len(sep)-1] != last {
+			return 0, false
+		}
+	}
+	return last, true
 }

@@ -151,17 +151,42 @@ func (bc *bufferCheck) firstSep(sep1, sep2 []byte, limit int) {
 	}
 }
 
-func (bc *bufferCheck) index(sep []byte, from int) {
+// index checks index against the model: the first occurrence in
+// model[from:to].
+func (bc *bufferCheck) index(sep []byte, from, to int) {
 	if len(sep) == 0 {
 		return
 	}
 	from = min(from, len(bc.model))
-	want := bytes.Index(bc.model[from:], sep)
-	if want >= 0 {
-		want += from
+	want := -1
+	if hi := min(to, len(bc.model)); hi >= from {
+		if want = bytes.Index(bc.model[from:hi], sep); want >= 0 {
+			want += from
+		}
 	}
-	if got := bc.b.index(sep, from); got != want {
-		bc.t.Fatalf("index(%q, %d) = %d, want %d in %q", sep, from, got, want, bc.model)
+	if got := bc.b.index(sep, from, to); got != want {
+		bc.t.Fatalf("index(%q, %d, %d) = %d, want %d in %q", sep, from, to, got, want, bc.model)
+	}
+}
+
+// sepFrom checks sepFrom against asyncio's rule applied to the model: of
+// each separator's first occurrence at or after from, the one that ends
+// first, and between equal ends the shorter.
+func (bc *bufferCheck) sepFrom(from int, seps ...[]byte) {
+	bc.t.Helper()
+	sorted, err := sortSeps(seps, new([4][]byte))
+	if err != nil {
+		return
+	}
+	from = min(from, len(bc.model))
+	start, end := -1, -1
+	for _, sep := range sorted {
+		if i := bytes.Index(bc.model[from:], sep); i >= 0 && (end < 0 || from+i+len(sep) < end) {
+			start, end = from+i, from+i+len(sep)
+		}
+	}
+	if gs, ge := bc.b.sepFrom(sorted, from); gs != start || ge != end {
+		bc.t.Fatalf("sepFrom(%q, %d) = %d..%d, want %d..%d in %q", sorted, from, gs, ge, start, end, bc.model)
 	}
 }
 
@@ -224,7 +249,8 @@ func TestSegBuffer(t *testing.T) {
 		run  func(bc *bufferCheck)
 	}{
 		{"empty", func(bc *bufferCheck) {
-			bc.index([]byte("a"), 0)
+			bc.index([]byte("a"), 0, 10)
+			bc.sepFrom(0, []byte("a"), []byte("bc"))
 			bc.viewLine(10)
 			bc.copyOut(4)
 			bc.take(0)
@@ -262,11 +288,46 @@ func TestSegBuffer(t *testing.T) {
 		{"a separator straddling chunks", func(bc *bufferCheck) {
 			bc.push([]byte("xx\r"), 0, false)
 			bc.push([]byte("\nyy"), 0, false)
-			bc.index([]byte("\r\n"), 0)
-			bc.index([]byte("\r\n"), 3)
+			bc.index([]byte("\r\n"), 0, 6)
+			bc.index([]byte("\r\n"), 0, 4)
+			bc.index([]byte("\r\n"), 0, 3) // it would end past to
+			bc.index([]byte("\r\n"), 3, 6)
 			bc.firstSep([]byte("\r\n"), []byte("y"), 100)
+			bc.sepFrom(0, []byte("\r\n"), []byte("y"))
+			bc.sepFrom(0, []byte("\r\n"), []byte("\n"))
+			bc.sepFrom(0, []byte("\r\n"), []byte("\nyy"))
+			bc.sepFrom(2, []byte("\r\n"), []byte("x\r"))
 			bc.skip(1)
-			bc.index([]byte("x\r\ny"), 0)
+			bc.index([]byte("x\r\ny"), 0, 6)
+		}},
+		{"overlapping separators", func(bc *bufferCheck) {
+			bc.push([]byte("xx\r\nab\nyyb"), 0, false)
+			bc.firstSep([]byte("\r\n"), []byte("\n"), 100) // equal ends: "\n", which starts later
+			bc.firstSep([]byte("\r\n"), []byte("\n"), 2)   // "\r\n" starts within the limit, "\n" past it
+			bc.firstSep([]byte("ab"), []byte("b"), 100)
+			bc.sepFrom(0, []byte("\r\n"), []byte("\n"), []byte("ab\n"))
+			bc.sepFrom(4, []byte("ab"), []byte("b"), []byte("\n"))
+			bc.skip(4)
+			bc.firstSep([]byte("ab"), []byte("b"), 100)
+			bc.firstSep([]byte("yyb"), []byte("b"), 100)
+		}},
+		{"the longer separator ends first", func(bc *bufferCheck) {
+			bc.push([]byte("--END--x\n"), 0, false)
+			bc.firstSep([]byte("\n"), []byte("END"), 100)
+			bc.firstSep([]byte("x\n"), []byte("-END-"), 100)
+			bc.sepFrom(0, []byte("\n"), []byte("END"), []byte("x\n"))
+			bc.sepFrom(0, []byte("\n"), []byte("D--x\n"))
+		}},
+		{"separators split across chunks", func(bc *bufferCheck) {
+			bc.push([]byte("abc\r"), 0, false)
+			bc.push([]byte("\ndef"), 0, false)
+			bc.push([]byte("\n"), 0, false)
+			bc.firstSep([]byte("\r\n"), []byte("\n"), 100) // none ends in the first chunk
+			bc.sepFrom(0, []byte("\r\n"), []byte("\n"))
+			bc.sepFrom(0, []byte("\r\nd"), []byte("f\n"))
+			bc.sepFrom(0, []byte("c\r\nd"), []byte("\r\ndef\n"))
+			bc.sepFrom(4, []byte("\r\n"), []byte("\n"))
+			bc.sepFrom(5, []byte("\r\n"), []byte("\n"))
 		}},
 		{"a line in the first chunk", func(bc *bufferCheck) {
 			bc.push(append(line("one"), line("two")...), 0, false)
@@ -352,7 +413,9 @@ func runBufferOps(bc *bufferCheck, ops, data []byte) {
 		case 5:
 			bc.view(arg)
 		case 6:
-			bc.index(next(1+arg%3), int(op>>4))
+			sep, from := next(1+arg%3), int(op>>4)
+			bc.index(sep, from, from+int(arg>>2))
+			bc.sepFrom(from, sep, next(1+arg%2), next(1+(arg>>1)%3))
 		case 7:
 			bc.viewLine(arg)
 		case 8:

@@ -52,6 +52,11 @@ func FuzzReadUntil(f *testing.F) {
 	f.Add([]byte("line1\nline2\r\nline3"), []byte{1, 3}, uint8(1), uint8(8), []byte("\n"), []byte(""))
 	f.Add([]byte("QWEaaXYaaa"), []byte{5, 4, 1}, uint8(0), uint8(50), []byte("aaa"), []byte(""))
 	f.Add([]byte("xxABCyyC"), []byte{2}, uint8(3), uint8(3), []byte("ABC"), []byte("C"))
+	// Overlapping separators, one split across pieces, the longer ending first.
+	f.Add([]byte("ab\r\ncd\nef\r\n"), []byte{3}, uint8(1), uint8(50), []byte("\r\n"), []byte("\n"))
+	f.Add([]byte("xxabybzzab"), []byte{3, 1}, uint8(2), uint8(50), []byte("ab"), []byte("b"))
+	f.Add([]byte("--END--x\nEND"), []byte{4}, uint8(1), uint8(50), []byte("\n"), []byte("END"))
+	f.Add([]byte("0123\r\n45\n"), []byte{5}, uint8(0), uint8(3), []byte("\r\n"), []byte("\n"))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags, limit uint8, sep1, sep2 []byte) {
 		if len(sep1) == 0 || len(sep1) > 8 || len(sep2) > 8 || len(data) > 4096 {
 			return // an empty separator is an error, tested elsewhere

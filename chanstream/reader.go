@@ -135,13 +135,20 @@ func (r *Reader) enter(ctx context.Context) bool {
 	if !r.gate.tryLock() {
 		return false
 	}
+	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil || r.viewed != nil {
+		return r.enterSlow(ctx)
+	}
+	return true
+}
+
+// enterSlow finishes enter, gate held, when a view must end or the call
+// cannot go on: kept out of enter, so that the common case stays short.
+func (r *Reader) enterSlow(ctx context.Context) bool {
 	if r.flags.Load()&readerClosed != 0 || r.deadline.expired.Load() || ctx.Err() != nil {
 		r.end()
 		return false
 	}
-	if r.viewed != nil {
-		r.release() // a read call ends the validity of views
-	}
+	r.release() // a read call ends the validity of views
 	return true
 }
 
@@ -275,13 +282,7 @@ var errMore = errors.New("chanstream: more data needed")
 func (r *Reader) scan(seps [][]byte, offset *int) (start, end int, err error) {
 	minLen, maxLen := len(seps[0]), len(seps[len(seps)-1])
 	if r.buffered-*offset >= minLen {
-		start, end = -1, -1
-		for _, sep := range seps {
-			if i := r.index(sep, *offset); i >= 0 && (end < 0 || i+len(sep) < end) {
-				start, end = i, i+len(sep)
-			}
-		}
-		if end >= 0 {
+		if start, end = r.sepFrom(seps, *offset); end >= 0 {
 			if start > r.limit {
 				r.limitErrors.Add(1)
 				return -1, -1, &LimitOverrunError{Consumed: start}
@@ -671,13 +672,7 @@ func (r *Reader) DiscardUntil(ctx context.Context, seps ...[]byte) (int, error) 
 	done := 0
 	r.drain()
 	for {
-		end := -1
-		for _, sep := range sorted {
-			if i := r.index(sep, 0); i >= 0 && (end < 0 || i+len(sep) < end) {
-				end = i + len(sep)
-			}
-		}
-		if end >= 0 {
+		if _, end := r.sepFrom(sorted, 0); end >= 0 {
 			r.skip(end)
 			return done + end, nil
 		}
